@@ -178,3 +178,14 @@ class SubmissionResult(Model):
     notes: list[str] = Field(default_factory=list)
     autograder_score: float | None = None  # before any TA override
     overrides: list[Override] = Field(default_factory=list)
+
+
+#: Where each check's points live: the nbgrader grade id of its graded cell in the
+#: source notebook. The cell's `points` metadata is the check's maximum.
+GRADED_CELL: dict[CheckId, str] = {
+    "predictions": "step1_predictions",
+    "counts": "step2_counts_test",
+    "grid": "step3_grid_test",
+    "tricky": "tricky_measure_test",
+    "report": "step4_report",
+}
