@@ -28,7 +28,11 @@ c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
 
 # The release keeps no outputs and no solutions; hidden tests stay in the source.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# A written answer cell in the source holds the template students fill in, then
+# the model answer between `### BEGIN SOLUTION` and `### END SOLUTION`. The
+# release drops that region without a stub, so students see the template alone.
+# (A written answer cell without such a region would be released empty.)
+c.ClearSolutions.text_stub = ""
 c.ClearOutput.enabled = True
 
 # nbgrader autograde: a cell may take this long before it is stopped (seconds).
