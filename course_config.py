@@ -52,8 +52,9 @@ c.GenerateFeedback.preprocessors = [
 c.DataDetective.assignment = "data_detective"
 
 # Student ids from LMS file names such as `lastname_12345_67890_data_detective.ipynb`
-# (the first group of digits), else the file or folder name itself.
-c.DataDetective.student_id_pattern = r"^(?:[^_]+_)?(?P<student_id>\d+)_"
+# (the first group of digits, after an optional `late_` marker), else the file or
+# folder name itself.
+c.DataDetective.student_id_pattern = r"^(?:[^_]+_)?(?:late_)?(?P<student_id>\d+)_"
 
 # Limits for one submission.
 c.DataDetective.max_notebook_bytes = 20 * 1024 * 1024
