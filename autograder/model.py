@@ -161,6 +161,7 @@ class Override(Model):
     points: float
     reason: str
     by: str = ""
+    autograder_points: float | None = None  # the check's points before; set on apply
 
 
 class SubmissionResult(Model):
@@ -189,3 +190,18 @@ GRADED_CELL: dict[CheckId, str] = {
     "tricky": "tricky_measure_test",
     "report": "step4_report",
 }
+
+#: The answer cell each check reads: where the student wrote what the check judges,
+#: and where nbgrader keeps the check's comment.
+ANSWER_CELL: dict[CheckId, str] = {
+    "predictions": "step1_predictions",
+    "counts": "step2_counts",
+    "grid": "step3_grid",
+    "tricky": "tricky_measure",
+    "report": "step4_report",
+}
+
+#: Put at the start of a `counts` check's `note` when the counts matched the
+#: dataset the student saw but not the grading variant: the class summary lists
+#: such submissions as suspected hard-coding for a TA to look at.
+HARD_CODING_MARK = "suspected hard-coding:"
