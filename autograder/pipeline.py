@@ -29,6 +29,7 @@ from autograder.config import KitSettings, load_nbgrader_config, load_settings
 from autograder.dataset import PreparedDataset, find_real, make_variant, truth
 from autograder.errors import SubmissionError, UsageError
 from autograder.feedback import write_feedback
+from autograder.gradebook import write_canvas_csv, write_gradebook
 from autograder.intake import collect
 from autograder.model import (
     CHECK_IDS,
@@ -127,7 +128,13 @@ def grade_submissions(
 
     results = [run.results[sub.student_id] for sub in submissions]
     run.record.write_grades(results)
-    write_summary(results, out)
+    write_canvas_csv(results, out / "canvas.csv")
+    evidence = {
+        result.student_id: found
+        for result in results
+        if (found := run.record.load_evidence(result.student_id)) is not None
+    }
+    write_summary(results, out, evidence)
     if gradebook:
         _write_gradebook(results, settings)
     return results
@@ -158,6 +165,7 @@ def _grading_dataset(
 def _prepare_run(
     settings: KitSettings, out: Path, seen: PreparedDataset, ran_on: PreparedDataset
 ) -> Run:
+    """What every submission of this run shares, read once."""
     manifest = Manifest(
         kit_version=KIT_VERSION,
         dataset_fingerprint=ran_on.fingerprint,
@@ -308,10 +316,8 @@ def _ungradable(
 
 
 def _with_overrides(run: Run, result: SubmissionResult) -> SubmissionResult:
-    overrides = run.overrides.get(result.student_id)
-    if not overrides:
-        return result
-    return apply_overrides(result, overrides)
+    # applied even when there are none, so that a removed override is undone
+    return apply_overrides(result, run.overrides.get(result.student_id, []))
 
 
 def _finish(
@@ -340,8 +346,6 @@ def _finish(
 def _write_gradebook(
     results: Sequence[SubmissionResult], settings: KitSettings
 ) -> None:
-    from autograder.gradebook import write_gradebook
-
     config = load_nbgrader_config()
     write_gradebook(
         results,

@@ -15,6 +15,7 @@ from autograder.fingerprint import image_key
 from autograder.hints import hint_for
 from autograder.model import (
     CHECK_IDS,
+    HARD_CODING_MARK,
     AxesEvidence,
     CellError,
     CellEvidence,
@@ -236,6 +237,7 @@ def test_do_typed_in_counts_fail_on_a_variant_without_revealing_it() -> None:
     assert (result.points, result.status) == (0.0, "failed")
     assert "typed in" in result.message
     assert not any(str(count) in result.message for count in VARIANT_COUNTS)
+    assert result.note.startswith(HARD_CODING_MARK)  # the summary's review queue
 
 
 def test_do_counts_in_count_order_fail_with_a_hint_about_labels() -> None:

@@ -19,7 +19,13 @@ from autograder.checks.text import (
     name_list,
     numbers_in,
 )
-from autograder.model import CellEvidence, CheckResult, Evidence, NamespaceFacts
+from autograder.model import (
+    HARD_CODING_MARK,
+    CellEvidence,
+    CheckResult,
+    Evidence,
+    NamespaceFacts,
+)
 from autograder.truth import DatasetTruth
 
 GRADE_ID = "step2_counts"
@@ -116,7 +122,8 @@ def _wrong_counts(
             "Your counts do not match the dataset your notebook was graded on: "
             "they look typed in rather than computed. Count the labels in y_train "
             "with NumPy so the numbers follow the data.",
-            f"{note}; equal to the counts of the dataset the student saw",
+            f"{HARD_CODING_MARK} {note}; equal to the counts of the dataset the "
+            "student saw",
         )
     if sorted(count or 0 for count in best.by_label) == sorted(ran_on.class_counts):
         return grading.result(
