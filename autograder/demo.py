@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from autograder.config import PROJECT_ROOT
+from autograder.config import PROJECT_ROOT, load_settings
 from autograder.dataset import PreparedDataset, find_real, standin
 from autograder.errors import DatasetError
 from autograder.pipeline import grade_submissions
@@ -14,6 +14,9 @@ logger = logging.getLogger(__name__)
 
 EXAMPLES = PROJECT_ROOT / "examples" / "submissions"
 DEMO_OUTPUT = PROJECT_ROOT / "demo-output"
+
+#: One example loops forever; the demo stops its cell sooner than a real run would.
+DEMO_CELL_TIMEOUT_SECONDS = 15.0
 
 
 def _demo_dataset() -> PreparedDataset:
@@ -33,8 +36,20 @@ def run_demo() -> int:
     """Grade `examples/submissions/` into `demo-output/` and say where to look."""
     dataset = _demo_dataset()
     print(f"Dataset: {dataset.description}")
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"cell_timeout_seconds": DEMO_CELL_TIMEOUT_SECONDS}
+    )
+    print(
+        f"Grading {EXAMPLES.relative_to(PROJECT_ROOT)}/ (a cell is stopped after "
+        f"{DEMO_CELL_TIMEOUT_SECONDS:g} s in the demo)"
+    )
     results = grade_submissions(
-        [EXAMPLES], out=DEMO_OUTPUT, seen=dataset, jobs=os.cpu_count() or 1
+        [EXAMPLES],
+        out=DEMO_OUTPUT,
+        seen=dataset,
+        jobs=os.cpu_count() or 1,
+        settings=settings,
     )
     print()
     for result in results:

@@ -487,13 +487,39 @@ def read_notebook(data: bytes, notes: list[str]) -> str:
     _fix_cell_ids(notebook, notes)
     try:
         nbformat.validate(notebook)
-    except nbformat.ValidationError as error:
-        raise SubmissionError(
-            f"The notebook's structure is damaged: {_SAVE_AND_DOWNLOAD}.",
-            note=f"nbformat validation: {error.message}",
-        ) from error
-    written: str = nbformat.writes(notebook)  # type: ignore[no-untyped-call]
+    except nbformat.ValidationError as first_error:
+        _salvage(notebook, notes, first_error.message)
+        try:
+            nbformat.validate(notebook)
+        except nbformat.ValidationError as error:
+            raise SubmissionError(
+                f"The notebook's structure is damaged: {_SAVE_AND_DOWNLOAD}.",
+                note=f"nbformat validation: {error.message}",
+            ) from error
+    written: str = nbformat.writes(notebook)
     return written
+
+
+def _salvage(notebook: nbformat.NotebookNode, notes: list[str], problem: str) -> None:
+    """Drop what grading never reads (metadata, outputs) where it breaks the format.
+
+    Editors write notebook metadata of their own, sometimes invalid; the answers
+    live in the cells' sources, which are kept.
+    """
+    notebook.metadata = {
+        key: value
+        for key, value in notebook.get("metadata", {}).items()
+        if key not in ("kernelspec", "language_info")
+    }
+    for cell in notebook.get("cells", []):
+        cell.setdefault("metadata", {})
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        else:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    notes.append(f"invalid notebook metadata or outputs were dropped ({problem})")
 
 
 def _decode(data: bytes) -> str:
@@ -540,7 +566,7 @@ def _upgrade(content: dict[str, Any], notes: list[str]) -> Any:
     try:
         notebook = nbformat.versions[version].to_notebook_json(content)
         if version == 3:
-            notebook = nbformat.convert(notebook, 4)  # type: ignore[no-untyped-call]
+            notebook = nbformat.convert(notebook, 4)
     except Exception as error:  # nbformat raises whatever the damage provokes
         raise SubmissionError(
             f"The notebook's structure is damaged: {_SAVE_AND_DOWNLOAD}.",

@@ -54,7 +54,9 @@ class NbgraderCourse:
     def create(self) -> None:
         """Lay out the course and record the assignment with `generate_assignment`."""
         source = self.root / "source" / self.assignment
-        shutil.copytree(self.settings.source_notebook.parent, source, dirs_exist_ok=True)
+        shutil.copytree(
+            self.settings.source_notebook.parent, source, dirs_exist_ok=True
+        )
         self.config_path.write_text(
             COURSE_CONFIG.format(
                 course_config=str(config_file()),

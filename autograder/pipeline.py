@@ -45,7 +45,7 @@ from autograder.model import (
 from autograder.overrides import apply_overrides, load_overrides
 from autograder.record import Record, graded_result, ungradable_result
 from autograder.repair import repair
-from autograder.run import RunJob, open_executor
+from autograder.run import RunJob, open_executor, with_written_answers
 from autograder.summary import write_summary
 from autograder.truth import DatasetTruth
 
@@ -261,6 +261,7 @@ def _run_and_check(
     ) as runner:
         for job, evidence in runner.run_many(run_jobs):
             submission, health = by_key[job.key]
+            evidence = with_written_answers(evidence, job.notebook_json)
             result = _check(run, submission, evidence, health)
             _finish(run, _with_overrides(run, result), evidence, progress)
 

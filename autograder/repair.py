@@ -468,5 +468,5 @@ def _written(notebook: NotebookNode) -> str:
             "download it again with File > Download > .ipynb and resubmit.",
             note=f"the repaired notebook does not validate: {error.message}",
         ) from error
-    text: str = nbformat.writes(notebook)  # type: ignore[no-untyped-call]
+    text: str = nbformat.writes(notebook)
     return text

@@ -73,7 +73,10 @@ def colab_stripped() -> NotebookNode:
     notebook = full_marks()
     for cell in notebook.cells:
         cell.metadata = {}
-    notebook.metadata = {"colab": {"provenance": []}, "kernelspec": {}}
+    notebook.metadata = {
+        "colab": {"provenance": []},
+        "kernelspec": {"name": "python3", "display_name": "Python 3"},
+    }
     return notebook
 
 

@@ -196,7 +196,7 @@ def instructions_cell(source: str) -> NotebookNode:
 
 def lesson_release() -> NotebookNode:
     """The student notebook of the lesson, stubs in the answer cells."""
-    notebook: NotebookNode = v4.new_notebook()  # type: ignore[no-untyped-call]
+    notebook: NotebookNode = v4.new_notebook()
     notebook.metadata["kernelspec"] = {
         "display_name": "Python 3",
         "language": "python",
@@ -250,7 +250,7 @@ def without_metadata(notebook: NotebookNode) -> NotebookNode:
     """A copy with every cell's metadata gone, as some editors hand it back."""
     stripped = copy.deepcopy(notebook)
     for cell in stripped.cells:
-        cell.metadata = nbformat.from_dict({})  # type: ignore[no-untyped-call]
+        cell.metadata = nbformat.from_dict({})
     return stripped
 
 
@@ -265,7 +265,7 @@ def notebook_text(notebook: NotebookNode) -> str:
 
 def parsed(text: str) -> NotebookNode:
     """Notebook JSON text read back as nbformat 4, after checking it validates."""
-    notebook: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    notebook: NotebookNode = nbformat.reads(text, as_version=4)
     nbformat.validate(notebook)
     return notebook
 
@@ -277,18 +277,18 @@ def read_notebook(path: Path) -> NotebookNode:
 
 def stream_output(text: str) -> NotebookNode:
     """A code cell's printed output."""
-    output: NotebookNode = v4.new_output("stream", text=text)  # type: ignore[no-untyped-call]
+    output: NotebookNode = v4.new_output("stream", text=text)
     return output
 
 
 def format3_text(code: str) -> str:
     """An old (nbformat 3) notebook of one code cell, as its file's text."""
     v3 = nbformat.v3
-    old = v3.new_notebook()  # type: ignore[no-untyped-call]
-    sheet = v3.new_worksheet()  # type: ignore[no-untyped-call]
-    sheet.cells.append(v3.new_code_cell(code))  # type: ignore[no-untyped-call]
+    old = v3.new_notebook()
+    sheet = v3.new_worksheet()
+    sheet.cells.append(v3.new_code_cell(code))
     old.worksheets.append(sheet)
-    text: str = nbformat.writes(old, version=3)  # type: ignore[no-untyped-call]
+    text: str = nbformat.writes(old, version=3)
     return text
 
 

@@ -60,7 +60,7 @@ CELL_TIMEOUT_SECONDS = 600
 
 
 def read(path: Path) -> Any:
-    return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    return nbformat.read(path, as_version=4)
 
 
 def nbgrader_of(cell: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ SECRET_REGIONS = (
 
 
 def read(path: Path) -> Any:
-    return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    return nbformat.read(path, as_version=4)
 
 
 def secret_and_public_lines(source: str) -> tuple[list[str], list[str]]:
@@ -98,7 +98,7 @@ def test_does_a_broken_source_fail_clearly_and_keep_the_old_release(
     notebook = read(source)
     answer_cell = next(c for c in notebook.cells if c.id == "step2_counts")
     answer_cell.source = answer_cell.source.replace("### END SOLUTION", "")
-    nbformat.write(notebook, source)  # type: ignore[no-untyped-call]
+    nbformat.write(notebook, source)
 
     with pytest.raises(ReleaseError, match=r"(?i)no end solution statement found"):
         build_release(root)

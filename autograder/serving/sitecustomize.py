@@ -67,7 +67,7 @@ class _ServingFinder(importlib.abc.MetaPathFinder):
         for finder in sys.meta_path:
             if finder is self:
                 continue
-            spec = finder.find_spec(fullname, path, target)  # type: ignore[attr-defined]
+            spec = finder.find_spec(fullname, path, target)
             if spec is not None and spec.loader is not None:
                 spec.loader = _PatchingLoader(spec.loader, self._root)
                 return spec

@@ -1,0 +1,116 @@
+"""Run each submission in a process of its own and capture its evidence.
+
+Two executors share one interface. `fork` (the default) forks a fresh child per
+submission from a warm parent; `kernel` (the reference) starts a real Jupyter
+kernel per submission through nbclient. Both run the notebook on the grading
+dataset, under the same limits, and yield the same `Evidence`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Literal, Protocol
+
+import nbformat
+
+from autograder.config import KitSettings
+from autograder.errors import UsageError
+from autograder.model import CellEvidence, Evidence, Model
+
+ExecutorKind = Literal["fork", "kernel"]
+
+
+class RunJob(Model):
+    """One notebook to run: `key` names it in the results, `scratch` is its folder."""
+
+    key: str
+    notebook_json: str
+    scratch: Path
+
+
+class Executor(Protocol):
+    """Runs jobs, up to its `jobs` at once, yielding each as soon as it finishes."""
+
+    startup_seconds: float
+
+    def run_many(self, jobs: Iterable[RunJob]) -> Iterator[tuple[RunJob, Evidence]]: ...
+
+
+def open_executor(
+    kind: ExecutorKind,
+    *,
+    dataset_root: Path,
+    dataset_fingerprint: str,
+    settings: KitSettings,
+    jobs: int,
+    render_png: bool = True,
+) -> AbstractContextManager[Executor]:
+    """An executor of `kind`, ready to use in a `with` block.
+
+    `dataset_root` holds `cifar-10-batches-py/`; every notebook's
+    `load_data()` reads it. `render_png` adds a small picture of every figure
+    to the evidence, for the feedback page.
+    """
+    if kind == "fork":
+        from autograder.run_fork import ForkExecutor
+
+        return ForkExecutor(
+            dataset_root=dataset_root,
+            dataset_fingerprint=dataset_fingerprint,
+            settings=settings,
+            jobs=jobs,
+            render_png=render_png,
+        )
+    if kind == "kernel":
+        from autograder.run_kernel import KernelExecutor
+
+        return KernelExecutor(
+            dataset_root=dataset_root,
+            dataset_fingerprint=dataset_fingerprint,
+            settings=settings,
+            jobs=jobs,
+            render_png=render_png,
+        )
+    raise UsageError(f"unknown executor {kind!r}: choose 'fork' or 'kernel'")
+
+
+def with_written_answers(evidence: Evidence, notebook_json: str) -> Evidence:
+    """`evidence` with every markdown cell of the notebook, also those after a stop.
+
+    A run that timed out or crashed records no cell after the one that stopped
+    it; the student's written answers below it are still theirs to be graded.
+    """
+    recorded = {cell.index for cell in evidence.cells}
+    notebook = nbformat.reads(notebook_json, as_version=4)
+    missing = [
+        CellEvidence(
+            index=index,
+            grade_id=cell.metadata.get("nbgrader", {}).get("grade_id"),
+            cell_type="markdown",
+            source=cell.source,
+        )
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "markdown" and index not in recorded
+    ]
+    if not missing:
+        return evidence
+    cells = sorted([*evidence.cells, *missing], key=lambda cell: cell.index)
+    return evidence.model_copy(update={"cells": cells})
+
+
+def crash_detail(status: int) -> str:
+    """How a process ended, from its `waitpid` status, in a TA's words."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"the process was killed by {name}"
+    if os.WIFEXITED(status):
+        return f"the process exited with status {os.WEXITSTATUS(status)}"
+    return "the process ended for an unknown reason"
