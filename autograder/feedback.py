@@ -173,6 +173,7 @@ def render_feedback(result: SubmissionResult, evidence: Evidence | None) -> str:
         .get_template("feedback.html")
         .render(
             result=result,
+            handed_in=_handed_in_name(result.source_file),
             steps=steps,
             setup_errors=setup_errors,
             outcome_notice=notice,
@@ -181,6 +182,11 @@ def render_feedback(result: SubmissionResult, evidence: Evidence | None) -> str:
             points=format_points,
         )
     )
+
+
+def _handed_in_name(source_file: str) -> str:
+    """The file's own name, without the folders it sat in on the grader's disk."""
+    return source_file.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def code_spans(text: str) -> Markup:
