@@ -32,9 +32,7 @@ from autograder.feedback import write_feedback
 from autograder.gradebook import write_canvas_csv, write_gradebook
 from autograder.intake import collect
 from autograder.model import (
-    CHECK_IDS,
     CheckId,
-    CheckResult,
     Evidence,
     Health,
     Manifest,
@@ -43,7 +41,7 @@ from autograder.model import (
     SubmissionResult,
 )
 from autograder.overrides import apply_overrides, load_overrides
-from autograder.record import Record, graded_result, ungradable_result
+from autograder.record import Record, graded_result, ungradable_result, zero_checks
 from autograder.repair import repair
 from autograder.run import RunJob, open_executor, with_written_answers
 from autograder.summary import write_summary
@@ -275,7 +273,13 @@ def _check(
         checks = run_checks(evidence, run.ran_on, run.seen, run.points)
     except Exception:
         logger.exception("checks failed on %s", submission.student_id)
-        checks = _errored_checks(run.points, traceback.format_exc())
+        checks = zero_checks(
+            run.points,
+            "error",
+            NEUTRAL_ERROR_MESSAGE,
+            note=traceback.format_exc(),
+            needs_review=True,
+        )
     timings = {
         "run": round(evidence.seconds, 3),
         "check": round(time.perf_counter() - started, 3),
@@ -291,21 +295,6 @@ def _check(
         timings=timings,
         notes=notes,
     )
-
-
-def _errored_checks(points: dict[CheckId, float], detail: str) -> list[CheckResult]:
-    return [
-        CheckResult(
-            id=check_id,
-            points=0.0,
-            max_points=points[check_id],
-            status="error",
-            message=NEUTRAL_ERROR_MESSAGE,
-            note=detail,
-            needs_review=True,
-        )
-        for check_id in CHECK_IDS
-    ]
 
 
 def _ungradable(

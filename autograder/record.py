@@ -21,6 +21,7 @@ from autograder.model import (
     CHECK_IDS,
     CheckId,
     CheckResult,
+    CheckStatus,
     Evidence,
     Health,
     Manifest,
@@ -131,15 +132,24 @@ def grades_row(result: SubmissionResult) -> dict[str, str]:
     }
 
 
-def not_run(points: Mapping[CheckId, float], message: str) -> list[CheckResult]:
-    """Every check, not run, with zero points and the same message."""
+def zero_checks(
+    points: Mapping[CheckId, float],
+    status: CheckStatus,
+    message: str,
+    *,
+    note: str = "",
+    needs_review: bool = False,
+) -> list[CheckResult]:
+    """Every check with zero points, the same status and the same message."""
     return [
         CheckResult(
             id=check_id,
             points=0.0,
             max_points=points[check_id],
-            status="not_run",
+            status=status,
             message=message,
+            note=note,
+            needs_review=needs_review,
         )
         for check_id in CHECK_IDS
     ]
@@ -155,9 +165,7 @@ def ungradable_result(
     health: Health | None = None,
 ) -> SubmissionResult:
     """A result for a submission that could not be graded: zero, with the reason."""
-    checks = not_run(points, "Not graded: " + reason)
-    if note:
-        checks = [check.model_copy(update={"note": note}) for check in checks]
+    checks = zero_checks(points, "not_run", "Not graded: " + reason, note=note)
     return SubmissionResult(
         student_id=submission.student_id,
         source_file=submission.source_file,
