@@ -30,24 +30,14 @@ from autograder.dataset_batches import (
     write_batch,
     write_meta,
 )
+from autograder.model import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the drawing changes, so cached stand-ins are drawn again.
 STANDIN_VERSION = 1
 MANIFEST_NAME = "standin_manifest.json"
-LABEL_NAMES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
+LABEL_NAMES = list(CLASS_NAMES)
 TRAINING_PER_CLASS = 5_000
 TEST_PER_CLASS = 1_000
 BLURRED_PER_CLASS = 3

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +29,9 @@ import numpy as np
 from autograder.capture import figure_evidence, namespace_facts, open_figures
 from autograder.checks import CHECKS, points_from_source
 from autograder.config import load_settings
-from autograder.model import CellEvidence, CheckId, Evidence
+from autograder.dataset import prepare, truth
+from autograder.model import CLASS_NAMES, CellEvidence, CheckId, Evidence
+from autograder.serving.sitecustomize import SERVE_VARIABLE
 from autograder.truth import DatasetTruth
 
 if TYPE_CHECKING:
@@ -39,7 +43,7 @@ logger = logging.getLogger(__name__)
 #: The checks a hidden test can run: the code steps.
 HOOK_CHECKS: tuple[CheckId, ...] = ("counts", "grid", "tricky")
 COUNTS_CELL = "step2_counts"
-LIVE_FINGERPRINT = "live-kernel"
+KERAS_FINGERPRINT = "keras-load-data"
 GRADER_TROUBLE = (
     "The grader could not check this step here; your teacher will look at it."
 )
@@ -59,9 +63,9 @@ def grade_step(check_id: str, namespace: dict[str, object]) -> float:
         if not all(name in namespace for name in ("x_train", "y_train")):
             print("The training data is not loaded: run the setup cell first.")
             return 0.0
-        truth = live_truth(namespace)
-        evidence = live_evidence(check_id, namespace, truth)
-        result = CHECKS[check](evidence, truth, truth, _max_points()[check])
+        reference = reference_truth()
+        evidence = live_evidence(check_id, namespace, reference)
+        result = CHECKS[check](evidence, reference, reference, _max_points()[check])
     except Exception as error:  # the hook must not fail the student's notebook
         logger.debug("grade_step(%s) failed: %r", check_id, error)
         print(GRADER_TROUBLE)
@@ -75,23 +79,24 @@ def _max_points() -> dict[CheckId, float]:
     return points_from_source(load_settings().source_notebook)
 
 
-_truths: dict[tuple[int, int], DatasetTruth] = {}
+@cache
+def reference_truth() -> DatasetTruth:
+    """The truth of the dataset this kernel's `load_data()` reads, read afresh.
 
+    Never taken from the notebook's own `x_train` and `y_train`, which the
+    student's code may have replaced. Under the kit's grading the dataset is the
+    one served through `DATA_DETECTIVE_SERVE`; under a plain `nbgrader autograde`
+    it is whatever Keras's `cifar10.load_data()` reads on this machine.
+    """
+    served = os.environ.get(SERVE_VARIABLE)
+    if served:
+        return truth(prepare(Path(served)))
+    from keras.datasets import cifar10
 
-def live_truth(namespace: Mapping[str, object]) -> DatasetTruth:
-    """The truth of the training set the notebook loaded (kept per array pair)."""
-    x_train, y_train = namespace["x_train"], namespace["y_train"]
-    identity = (id(x_train), id(y_train))
-    if identity not in _truths:
-        names = namespace.get("class_names")
-        label_names = [str(name) for name in names] if isinstance(names, list) else []
-        labels = np.asarray(y_train).ravel()
-        label_names += [str(label) for label in range(len(label_names), 10)]
-        _truths.clear()
-        _truths[identity] = DatasetTruth.from_arrays(
-            np.asarray(x_train), labels, label_names, LIVE_FINGERPRINT
-        )
-    return _truths[identity]
+    (x_train, y_train), _ = cifar10.load_data()
+    return DatasetTruth.from_arrays(
+        x_train, y_train.ravel(), list(CLASS_NAMES), KERAS_FINGERPRINT
+    )
 
 
 def live_evidence(

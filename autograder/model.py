@@ -11,6 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: CIFAR-10's classes in the order of their labels 0-9: the lesson's `class_names`.
+CLASS_NAMES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
 CheckId = Literal["predictions", "counts", "grid", "tricky", "report"]
 CHECK_IDS: tuple[CheckId, ...] = ("predictions", "counts", "grid", "tricky", "report")
 

@@ -32,6 +32,7 @@ from autograder.feedback import format_points, page_environment
 from autograder.model import (
     ANSWER_CELL,
     CHECK_IDS,
+    CLASS_NAMES,
     HARD_CODING_MARK,
     CheckId,
     CheckResult,
@@ -41,10 +42,7 @@ from autograder.model import (
 
 logger = logging.getLogger(__name__)
 
-LESSON_CLASS_NAMES = [
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-]  # fmt: skip
+LESSON_CLASS_NAMES = list(CLASS_NAMES)
 
 #: Two answers this alike (difflib's ratio over their own words) are listed.
 SIMILARITY_THRESHOLD = 0.9
