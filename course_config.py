@@ -39,6 +39,12 @@ c.ClearOutput.enabled = True
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# Short tracebacks in the grading kernel, so that a failing hidden test never
+# shows its own line to the student.
+c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
+# nbgrader scores a test cell zero when it writes to stderr; TensorFlow's start-up
+# messages do unless they are silenced before the kernel starts.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Feedback for students never shows hidden tests (nbgrader's default does).
 c.GenerateFeedback.preprocessors = [
