@@ -12,10 +12,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import faulthandler
+import gc
+import importlib
 import logging
 import os
 import select
+import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +30,20 @@ from typing import Any
 
 from autograder.config import KitSettings
 from autograder.errors import KitError
-from autograder.isolation import cut_network, enter_scratch, limit_resources
+from autograder.isolation import (
+    Sandbox,
+    close_inherited_files,
+    cut_network,
+    enter_sandbox,
+    enter_scratch,
+    forget_callers,
+    kill_everything_of,
+    limit_resources,
+    processes_of,
+    sandbox_available,
+    sandbox_for,
+    scrub_environment,
+)
 from autograder.model import (
     CellError,
     CellEvidence,
@@ -43,8 +60,28 @@ logger = logging.getLogger(__name__)
 #: How often the parent looks at its children's clocks and memory, in seconds.
 POLL_SECONDS = 0.1
 _READ_BYTES = 1 << 20
+#: Bytes of evidence the parent holds for one child before it stops that child.
+MAX_BUFFERED_BYTES = 64 * 2**20
 #: Exit status of a child whose own machinery failed (not the student's code).
 _CHILD_FAILED = 70
+#: What IPython's shell imports when it starts and when it first shows a
+#: traceback; a child imports none of it again.
+SHELL_MODULES = (
+    "IPython.core.application",
+    "IPython.core.completer",
+    "IPython.core.completerlib",
+    "IPython.core.crashhandler",
+    "IPython.core.logger",
+    "IPython.core.magic_arguments",
+    "IPython.core.magics",
+    "IPython.core.magics.ast_mod",
+    "IPython.core.magics.execution",
+    "IPython.core.oinspect",
+    "IPython.utils.contexts",
+    "IPython.utils.module_paths",
+    "pygments.formatters.terminal256",
+    "pygments.styles",
+)
 
 
 # -- warming the parent -------------------------------------------------------
@@ -55,7 +92,10 @@ def warm_parent(dataset_root: Path) -> float:
 
     Steps: import the libraries a notebook uses; serve `dataset_root` to Keras
     and keep its batches in memory, so a child's `load_data()` reads no file;
-    draw and render one figure, so no child pays the renderer's first use.
+    draw and render one figure, so no child pays the renderer's first use;
+    load what IPython's shell loads when it starts and when it first shows a
+    traceback; then freeze every object so far out of the garbage collector's
+    reach, so that a child's collections neither walk nor copy them.
     """
     started = time.perf_counter()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -64,9 +104,7 @@ def warm_parent(dataset_root: Path) -> float:
 
     matplotlib.use("Agg")
     import IPython  # noqa: F401
-    import matplotlib.pyplot as plt
     import matplotlib_inline.backend_inline  # noqa: F401
-    import numpy as np
     import tensorflow as tf
 
     from autograder.serving import sitecustomize as serving
@@ -75,13 +113,46 @@ def warm_parent(dataset_root: Path) -> float:
     _keep_batches_in_memory()
     tf.keras.datasets.cifar10.load_data()
 
+    _warm_renderer()
+    _warm_shell()
+    _freeze_shared_objects()
+    return time.perf_counter() - started
+
+
+def _warm_renderer() -> None:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
     figure, axes = plt.subplots(1, 2, figsize=(2, 1))
     for each in axes:
         each.imshow(np.zeros((32, 32, 3), dtype=np.uint8))
         each.set_title("warm")
     figure.savefig(os.devnull, format="png", dpi=50)
     plt.close(figure)
-    return time.perf_counter() - started
+
+
+def _warm_shell() -> None:
+    """Load what a child's shell would load on its first cell and first error.
+
+    Creating a shell in the parent would leave it behind in every child, so
+    only its modules and Matplotlib's backend lookup are loaded here.
+    """
+    from IPython.core.pylabtools import find_gui_and_backend
+
+    for module in SHELL_MODULES:
+        importlib.import_module(module)
+    find_gui_and_backend("inline")  # reads every installed backend's entry point
+
+
+def _freeze_shared_objects() -> None:
+    """Keep the garbage collector of every child off the parent's objects.
+
+    A child's full collection would otherwise visit each of the parent's
+    millions of objects (TensorFlow's among them), costing tenths of a second
+    and copying every memory page it touches.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _keep_batches_in_memory() -> None:
@@ -133,6 +204,8 @@ class _Child:
     killed: tuple[RunOutcome, str] | None = None
     status: int | None = None
     peak_bytes: int = 0
+    slot: int = 0
+    sandbox: Sandbox | None = None
 
     def take(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -157,7 +230,11 @@ class _Child:
 
 
 def _child_main(
-    job: RunJob, channel: int, settings: KitSettings, render_png: bool
+    job: RunJob,
+    channel: int,
+    settings: KitSettings,
+    render_png: bool,
+    sandbox: Sandbox | None,
 ) -> None:
     """The forked child: fence itself in, then run the notebook. Never returns."""
     code = _CHILD_FAILED
@@ -166,14 +243,14 @@ def _child_main(
         faulthandler.disable()  # a crash is the parent's to report
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        enter_scratch(job.scratch)
-        limit_resources(settings.notebook_timeout_seconds)
-        cut_network()
+        _forget_the_grader(channel)
         from autograder.isolation import plain_warnings
 
+        limit_resources(settings.notebook_timeout_seconds)
+        cut_network()
+        if sandbox is not None:
+            enter_sandbox(sandbox)
+        enter_scratch(job.scratch)
         plain_warnings()
         run_cells(job.notebook_json, channel, settings.output_limit_bytes, render_png)
         code = 0
@@ -185,6 +262,16 @@ def _child_main(
             pass
     finally:
         os._exit(code)
+
+
+def _forget_the_grader(channel: int) -> None:
+    """Let go of what the child inherited: files, environment, the batch."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    close_inherited_files(keep=[channel])
+    scrub_environment()
+    forget_callers(sys._getframe(2))  # the frames that forked this child
 
 
 def _private_bytes(pid: int) -> int:
@@ -216,17 +303,34 @@ class ForkExecutor:
         settings: KitSettings,
         jobs: int,
         render_png: bool = True,
+        sandboxed: bool = True,
     ) -> None:
+        """`sandboxed`: fence each child in a sandbox, where the machine allows."""
         self.dataset_root = dataset_root
         self.dataset_fingerprint = dataset_fingerprint
         self.settings = settings
         self.jobs = max(1, jobs)
         self.render_png = render_png
         self.startup_seconds = 0.0
+        self.sandboxed = sandboxed
 
     def __enter__(self) -> ForkExecutor:
         self.startup_seconds = warm_parent(self.dataset_root)
-        logger.info("fork executor ready in %.1f s", self.startup_seconds)
+        if self.sandboxed:
+            reason = sandbox_available(self.dataset_root)
+            if reason:
+                logger.warning(
+                    "submissions run without a sandbox (%s): their code can read "
+                    "and write whatever this user can; run the grader as root on "
+                    "Linux to fence each one in",
+                    reason,
+                )
+                self.sandboxed = False
+        logger.info(
+            "fork executor ready in %.1f s (%s)",
+            self.startup_seconds,
+            "sandboxed" if self.sandboxed else "no sandbox",
+        )
         return self
 
     def __exit__(
@@ -267,7 +371,7 @@ class ForkExecutor:
                 if job is None:
                     exhausted = True
                     break
-                child = self._start(job)
+                child = self._start(job, _free_slot(running))
                 running[child.channel] = child
             if not running:
                 break
@@ -281,20 +385,27 @@ class ForkExecutor:
                     _read(child)
                     os.close(channel)
                     del running[channel]
+                    shutil.rmtree(child.job.scratch, ignore_errors=True)
                     yield child.job, self._evidence(child)
 
-    def _start(self, job: RunJob) -> _Child:
+    def _start(self, job: RunJob, slot: int) -> _Child:
         job.scratch.mkdir(parents=True, exist_ok=True)
         cells = notebook_cells(job.notebook_json)
+        sandbox = None
+        if self.sandboxed:
+            sandbox = sandbox_for(job.scratch, slot, self.dataset_root)
+            kill_everything_of(sandbox.uid)  # nothing left from an earlier run
         reader, writer = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(reader)
-            _child_main(job, writer, self.settings, self.render_png)
+            _child_main(job, writer, self.settings, self.render_png, sandbox)
         os.close(writer)
         os.set_blocking(reader, False)
         logger.debug("submission %s runs in process %s", job.key, pid)
-        return _Child(job, pid, reader, time.monotonic(), cells)
+        return _Child(
+            job, pid, reader, time.monotonic(), cells, slot=slot, sandbox=sandbox
+        )
 
     def _watch(self, child: _Child) -> None:
         """Reap the child if it ended; stop it if it broke a limit."""
@@ -322,7 +433,7 @@ class ForkExecutor:
                 ("timeout", f"{self._where(child)} ran past its {limit:g} s limit"),
             )
         else:
-            used = _private_bytes(child.pid)
+            used = _memory_of(child)
             child.peak_bytes = max(child.peak_bytes, used)
             if used > settings.memory_limit_bytes:
                 _kill(
@@ -367,9 +478,28 @@ class ForkExecutor:
         )
 
 
+def _free_slot(running: dict[int, _Child]) -> int:
+    """The lowest slot no running child holds: it picks the sandbox's user id."""
+    taken = {child.slot for child in running.values()}
+    return next(slot for slot in range(len(running) + 1) if slot not in taken)
+
+
+def _memory_of(child: _Child) -> int:
+    """Private bytes of the child and, sandboxed, of every process it started."""
+    if child.sandbox is None:
+        return _private_bytes(child.pid)
+    return sum(_private_bytes(pid) for pid in processes_of(child.sandbox.uid))
+
+
 def _read(child: _Child) -> None:
-    """Take whatever the child has written so far; a garbled stream ends it."""
-    while True:
+    """Take whatever the child has written so far; a garbled stream ends it.
+
+    XXX: the child's code can write to this pipe itself, so a notebook could
+    forge evidence; it would have to compute the true counts and images to
+    gain anything. Evidence signed with a key the student's code cannot reach
+    (a second process that runs the cells) would close this.
+    """
+    while len(child.buffer) <= MAX_BUFFERED_BYTES:
         try:
             chunk = os.read(child.channel, _READ_BYTES)
         except BlockingIOError:
@@ -381,6 +511,11 @@ def _read(child: _Child) -> None:
         if not chunk:
             break
         child.buffer.extend(chunk)
+    if len(child.buffer) > MAX_BUFFERED_BYTES:
+        child.buffer.clear()
+        limit = MAX_BUFFERED_BYTES // 2**20
+        _kill(child, ("output_limit", f"the notebook sent more than {limit} MiB"))
+        return
     try:
         for message in receive(child.buffer):
             child.take(message)
@@ -400,6 +535,8 @@ def _kill(child: _Child, reason: tuple[RunOutcome, str]) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.kill(child.pid, signal.SIGKILL)
+    if child.sandbox is not None:
+        kill_everything_of(child.sandbox.uid)
 
 
 def _reap(child: _Child, *, block: bool) -> bool:
@@ -416,6 +553,8 @@ def _reap(child: _Child, *, block: bool) -> bool:
     child.status = status
     with contextlib.suppress(OSError):  # what the child started goes with it
         os.killpg(child.pid, signal.SIGKILL)
+    if child.sandbox is not None:  # also what left the child's session
+        kill_everything_of(child.sandbox.uid)
     return True
 
 

@@ -11,6 +11,7 @@ happens to it later the evidence up to the last finished cell is kept:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import json
@@ -20,6 +21,7 @@ import re
 import struct
 import sys
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +35,9 @@ from autograder.model import CellError, CellEvidence
 logger = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">I")
+#: A figure's picture larger than this (base64 characters) is left out of the
+#: evidence: a page of feedback has no room for it, the grid check needs none.
+MAX_PNG_CHARS = 2**20
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -175,6 +180,18 @@ def new_shell(recorder: FigureRecorder) -> GradingShell:
     return shell
 
 
+def _own_builtins(shell: GradingShell) -> None:
+    """Give the notebook a copy of the builtins, so the grader keeps the real ones.
+
+    A notebook that replaces `builtins.len` (or `print`, `AssertionError`...)
+    then changes only its own copy, not the code that sends its evidence.
+    """
+    copy = types.ModuleType("builtins", builtins.__doc__)
+    copy.__dict__.update(builtins.__dict__)
+    shell.user_ns["__builtins__"] = copy
+    sys.modules["builtins"] = copy
+
+
 # -- running the cells --------------------------------------------------------
 
 
@@ -206,8 +223,10 @@ def run_cells(
     budget = OutputBudget(output_limit_bytes)
     stdout, stderr = CellStream(budget), CellStream(budget)
     sys.stdout, sys.stderr = stdout, stderr
+    sys.stdin = io.StringIO()  # input() ends at once: nobody is there to type
     recorder = FigureRecorder(render_png=render_png)
     shell = new_shell(recorder)
+    _own_builtins(shell)
 
     for index, cell in enumerate(notebook_cells(notebook_json)):
         evidence = CellEvidence(
@@ -253,7 +272,8 @@ def _send_cell(
 ) -> None:
     try:
         figures = [
-            figure.model_dump() for figure in recorder.finish_cell(evidence.index)
+            _without_huge_png(figure.model_dump())
+            for figure in recorder.finish_cell(evidence.index)
         ]
         namespace = namespace_facts(shell.user_ns).model_dump()
     except BaseException as error:  # the evidence of the cell itself still counts
@@ -263,3 +283,11 @@ def _send_cell(
     if namespace is not None:
         message["namespace"] = namespace
     send(channel, message)
+
+
+def _without_huge_png(figure: dict[str, Any]) -> dict[str, Any]:
+    png = figure.get("png_base64")
+    if png is not None and len(png) > MAX_PNG_CHARS:
+        logger.debug("a picture of %d characters left out", len(png))
+        figure["png_base64"] = None
+    return figure
