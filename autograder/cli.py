@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from autograder.errors import KitError, UsageError
 
@@ -26,8 +27,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports bad arguments in one line, as every other error of the kit."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m autograder",
         description="Data Detective: build, grade and review the CIFAR-10 lesson.",
     )
@@ -87,16 +95,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"Release written to {build_release()}")
         return 0
     if args.command == "grade":
-        from autograder.pipeline import grade
-
-        return grade(
-            args.paths,
-            out=args.out,
-            dataset=args.dataset,
-            jobs=args.jobs,
-            executor=args.executor,
-            gradebook=args.gradebook,
-        )
+        return _grade(args)
     if args.command == "dataset":
         from autograder import dataset
 
@@ -116,6 +115,32 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"Opening slide written to {draw_warmup(args.out, args.dataset)}")
         return 0
     raise UsageError(f"unknown command {args.command!r}")
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """The `grade` command: check the paths and find the dataset, then grade.
+
+    The grading machinery takes seconds to import, so a mistyped path or a
+    missing dataset is reported before it loads.
+    """
+    from autograder.dataset import find_real
+
+    for path in args.paths:
+        if not path.exists():
+            raise UsageError(f"{path} does not exist: name notebooks, folders or zips")
+    seen = find_real(args.dataset)
+
+    from autograder.pipeline import grade_submissions
+
+    grade_submissions(
+        args.paths,
+        out=args.out,
+        seen=seen,
+        jobs=args.jobs,
+        executor=args.executor,
+        gradebook=args.gradebook,
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,8 +26,8 @@ from tqdm import tqdm
 from autograder import KIT_VERSION
 from autograder.checks import points_from_source, run_checks
 from autograder.config import KitSettings, load_nbgrader_config, load_settings
-from autograder.dataset import PreparedDataset, find_real, make_variant, truth
-from autograder.errors import SubmissionError, UsageError
+from autograder.dataset import PreparedDataset, make_variant, truth
+from autograder.errors import SubmissionError
 from autograder.feedback import write_feedback
 from autograder.gradebook import write_canvas_csv, write_gradebook
 from autograder.intake import collect
@@ -73,26 +73,6 @@ class Run:
     release: nbformat.NotebookNode
     overrides: dict[str, list[Override]] = field(default_factory=dict)
     results: dict[str, SubmissionResult] = field(default_factory=dict)
-
-
-def grade(
-    paths: Sequence[Path],
-    *,
-    out: Path,
-    dataset: Path | None,
-    jobs: int,
-    executor: ExecutorKind = "fork",
-    gradebook: bool = False,
-) -> int:
-    """The `grade` command: resolve the dataset, then grade every submission."""
-    for path in paths:
-        if not path.exists():
-            raise UsageError(f"{path} does not exist: name notebooks, folders or zips")
-    seen = find_real(dataset)
-    grade_submissions(
-        paths, out=out, seen=seen, jobs=jobs, executor=executor, gradebook=gradebook
-    )
-    return 0
 
 
 def grade_submissions(

@@ -34,11 +34,27 @@ logger = logging.getLogger(__name__)
 GRADES_COLUMNS = ["student_id", "status", "score", "max_score", *CHECK_IDS]
 
 
+def _file_mode() -> int:
+    """The mode `open()` gives a new file: read-write for all, less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+#: Read once: changing the umask is process-wide, so it is not done per write.
+FILE_MODE = _file_mode()
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that readers see the old or the new file."""
+    """Replace `path` with `text` so that readers see the old or the new file.
+
+    The file gets the mode a plain `open()` would give it, not the private mode
+    of a temporary file, so that TAs and a web server can read the pages.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         Path(partial).replace(path)
