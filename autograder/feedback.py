@@ -101,6 +101,10 @@ FIGURES_PER_STEP = 3
 #: Numbers at least this large that the notebook computed on the grading
 #: variant are kept off the page, so the variant's class counts never leak.
 SECRET_NUMBER_MIN = 100
+#: A whole number as people and programs write it: 4793, 4,793, 4.793, 4 793, 4_793.
+WHOLE_NUMBER = re.compile(
+    r"(?<![\d.,_])\d{1,3}(?:[,._ \u00a0\u202f]\d{3})+(?![\d_])|(?<![\d.])\d+(?![\d.])"
+)
 
 
 @dataclass(frozen=True)
@@ -393,9 +397,10 @@ def hide_numbers(text: str, secret: frozenset[int]) -> str:
         return text
 
     def hide(found: re.Match[str]) -> str:
-        return "…" if int(found.group()) in secret else found.group()
+        value = int(re.sub(r"\D", "", found.group()))
+        return "…" if value in secret else found.group()
 
-    return re.sub(r"(?<![\d.])\d+(?![\d.])", hide, text)
+    return WHOLE_NUMBER.sub(hide, text)
 
 
 def _health_lines(result: SubmissionResult) -> list[str]:

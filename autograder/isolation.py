@@ -166,6 +166,16 @@ def plain_warnings() -> None:
 # -- what the child inherits from the grader ------------------------------------
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(grader_pid: int) -> None:
+    """Be killed when the grader dies, even by SIGKILL, instead of running on."""
+    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != grader_pid:  # the grader died before the request took hold
+        os._exit(1)
+
+
 def scrub_environment() -> None:
     """Keep only the environment variables in `KEPT_ENVIRONMENT`.
 

@@ -238,18 +238,21 @@ def _child_main(
 ) -> None:
     """The forked child: fence itself in, then run the notebook. Never returns."""
     code = _CHILD_FAILED
+    grader_pid = os.getppid()
     try:
         os.setsid()
         faulthandler.disable()  # a crash is the parent's to report
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL)
         _forget_the_grader(channel)
-        from autograder.isolation import plain_warnings
+        from autograder.isolation import die_with_parent, plain_warnings
 
         limit_resources(settings.notebook_timeout_seconds)
         cut_network()
         if sandbox is not None:
             enter_sandbox(sandbox)
+        # set after the sandbox changed our user, which clears it
+        die_with_parent(grader_pid)
         enter_scratch(job.scratch)
         plain_warnings()
         run_cells(job.notebook_json, channel, settings.output_limit_bytes, render_png)

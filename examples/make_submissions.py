@@ -52,7 +52,7 @@ def model_answers() -> dict[str, str]:
 
 def filled_release(answers: dict[str, str]) -> NotebookNode:
     release = nbformat.read(load_settings().release_notebook, as_version=4)
-    notebook = copy.deepcopy(release)
+    notebook: NotebookNode = copy.deepcopy(release)
     for cell in notebook.cells:
         grade_id = _grade_id(cell)
         if grade_id in answers:

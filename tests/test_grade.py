@@ -431,7 +431,7 @@ def killed_part_way(
     """Start `command`, SIGKILL it once it has graded a notebook; what it recorded.
 
     The run is frozen before the kill so that it forks no new child meanwhile;
-    its children, each in a session of its own, are killed with it.
+    its children, each in a session of its own, must die with it.
     """
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
@@ -449,10 +449,30 @@ def killed_part_way(
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         log.close()
-    for child in children:
+    outlived = still_running(children, within_seconds=10)
+    for child in outlived:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child, signal.SIGKILL)
+    assert outlived == [], "a notebook's process outlived the killed grader"
     return {path.name: path.stat().st_mtime_ns for path in results.glob("*.json")}
+
+
+def still_running(pids: list[int], within_seconds: float) -> list[int]:
+    """The processes of `pids` still alive (not zombies) after waiting a while."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        alive = [pid for pid in pids if is_alive(pid)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def graded_results(results: Path) -> list[Path]:
