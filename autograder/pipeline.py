@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
 
 import nbformat
 from tqdm import tqdm
@@ -43,13 +42,16 @@ from autograder.model import (
 from autograder.overrides import apply_overrides, load_overrides
 from autograder.record import Record, graded_result, ungradable_result, zero_checks
 from autograder.repair import repair
-from autograder.run import RunJob, open_executor, with_written_answers
+from autograder.run import (
+    ExecutorKind,
+    RunJob,
+    open_executor,
+    with_written_answers,
+)
 from autograder.summary import write_summary
 from autograder.truth import DatasetTruth
 
 logger = logging.getLogger(__name__)
-
-ExecutorKind = Literal["fork", "kernel"]
 
 #: The libraries whose versions each result records.
 RECORDED_LIBRARIES = ("numpy", "matplotlib", "tensorflow-cpu", "ipython", "nbgrader")
