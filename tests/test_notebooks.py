@@ -6,6 +6,7 @@ kernel that reads the real CIFAR-10 through the kit's dataset serving.
 
 from __future__ import annotations
 
+import ast
 import os
 import tarfile
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from matplotlib import pyplot as plt
 from nbclient import NotebookClient
 
+from autograder import hooks
 from autograder.config import CONFIG_FILE, PROJECT_ROOT, load_settings
 from autograder.model import GRADED_CELL
 
@@ -115,20 +117,39 @@ def test_is_the_setup_cell_locked_and_loading_cifar10() -> None:
     assert "class_names = [" in setup.source
 
 
-@pytest.mark.parametrize("grade_id", sorted(TEST_CELLS))
-def test_does_a_test_cell_self_check_then_grade_its_step_hidden(
-    grade_id: str,
-) -> None:
-    cell = next(c for c in read(SOURCE).cells if c.id == grade_id)
-    hidden = (
+def hidden_ending(check: str) -> str:
+    """How a test cell ends, after its self-check has collected its problems.
+
+    Hidden: the problems cleared, so that nbgrader still reaches the grading.
+    Visible: the first problem raised, for students. Hidden: the step's points
+    as the cell's last expression, nbgrader's partial credit.
+    """
+    return (
+        "### BEGIN HIDDEN TESTS\n"
+        "problems = []  # graded below, with partial credit: "
+        "a failed self-check must not zero it\n"
+        "### END HIDDEN TESTS\n"
+        "assert not problems, problems[0]\n"
         "### BEGIN HIDDEN TESTS\n"
         "from autograder.hooks import grade_step\n"
-        f'grade_step("{TEST_CELLS[grade_id]}", globals())\n'
+        f'grade_step("{check}", globals())\n'
         "### END HIDDEN TESTS"
     )
 
+
+@pytest.mark.parametrize("grade_id", sorted(TEST_CELLS))
+def test_does_a_test_cell_collect_its_problems_then_grade_its_step_hidden(
+    grade_id: str,
+) -> None:
+    cell = next(c for c in read(SOURCE).cells if c.id == grade_id)
+    self_check = cell.source.removesuffix(hidden_ending(TEST_CELLS[grade_id]))
+
     assert cell.source.startswith("# Self-check")
-    assert cell.source.endswith(hidden)
+    assert self_check != cell.source
+    assert "\nproblems = []\n" in self_check
+    assert "assert" not in self_check, (
+        "a self-check that raises zeroes nbgrader's grade"
+    )
     assert nbgrader_of(cell)["locked"] is True
 
 
@@ -178,6 +199,58 @@ WRONG_ANSWERS = {
         "suspects = np.flatnonzero(y_train.flatten() == 3)[:5]\ntricky_index = 200",
         "tricky_index must be a training index between 0 and 199",
     ),
+    # answers of a shape the self-checks must survive, to say what to fix
+    "counts kept by class name": (
+        "step2_counts_test",
+        "counts = {name: 20 for name in class_names}",
+        "counts does not hold one number per class",
+    ),
+    "counts left as what print returns": (
+        "step2_counts_test",
+        "counts = print(np.bincount(y_train.flatten()))",
+        "counts does not hold one number per class",
+    ),
+    "counts nested unevenly": (
+        "step2_counts_test",
+        "counts = [[20, 20], [20]]",
+        "counts does not hold one number per class",
+    ),
+    "fig holding an image, not a figure": (
+        "step3_grid_test",
+        "fig = plt.imshow(x_train[0])",
+        "no figure called fig",
+    ),
+    "sharpness left as a list": (
+        "tricky_measure_test",
+        "sharpness = [0.0] * 200",
+        "sharpness is not a NumPy array",
+    ),
+    "a measure that returns nothing": (
+        "tricky_measure_test",
+        "sharpness = np.array([None] * 200)",
+        "sharpness must hold numbers",
+    ),
+    "chosen_class several classes": (
+        "tricky_measure_test",
+        "sharpness = np.arange(200.0)\nchosen_class = np.array([3, 5])",
+        "chosen_class must be a class number between 0 and 9",
+    ),
+    "suspects a single index": (
+        "tricky_measure_test",
+        "sharpness = np.arange(200.0)\nchosen_class = 3\nsuspects = 3",
+        "suspects must hold the indices of 5 training images",
+    ),
+    "suspects beyond the training set": (
+        "tricky_measure_test",
+        "sharpness = np.arange(200.0)\nchosen_class = 3\n"
+        "suspects = [3, 13, 23, 33, 203]",
+        "suspects must hold the indices of 5 training images",
+    ),
+}
+#: Nothing answered: what each self-check meets in the untouched release.
+NOTHING_ANSWERED = {
+    f"{grade_id} unanswered": (grade_id, "", message)
+    for grade_id, message in UNANSWERED_MESSAGES.items()
 }
 
 
@@ -191,6 +264,17 @@ def small_lesson_namespace() -> dict[str, Any]:
         "y_train": labels.reshape(-1, 1),
         "class_names": CLASS_NAMES,
     }
+
+
+def run_as_cell(source: str, namespace: dict[str, Any]) -> object:
+    """Run `source` as a kernel runs a cell: the value of its last expression."""
+    body = ast.parse(source).body
+    last = body[-1] if body else None
+    if not isinstance(last, ast.Expr):
+        exec(compile(source, "<cell>", "exec"), namespace)
+        return None
+    exec(compile(ast.Module(body[:-1], type_ignores=[]), "<cell>", "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
 
 
 @pytest.mark.parametrize(
@@ -212,6 +296,40 @@ def test_does_a_self_check_say_what_to_fix_in_a_wrong_answer(
     finally:
         plt.close("all")
     assert str(failure.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("grade_id", "answer"),
+    [
+        (grade_id, answer)
+        for grade_id, answer, _ in [*WRONG_ANSWERS.values(), *NOTHING_ANSWERED.values()]
+    ],
+    ids=[*WRONG_ANSWERS, *NOTHING_ANSWERED],
+)
+def test_does_a_failing_self_check_still_end_on_the_steps_points_for_nbgrader(
+    grade_id: str,
+    answer: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    test_cell = next(c for c in read(SOURCE).cells if c.id == grade_id).source
+    graded: list[str] = []
+
+    def grade_step(check_id: str, namespace: dict[str, object]) -> float:
+        graded.append(check_id)
+        return 1.5
+
+    monkeypatch.setattr(hooks, "grade_step", grade_step)
+    namespace = small_lesson_namespace()
+    matplotlib.use("Agg")
+    exec(answer, namespace)
+
+    try:
+        points = run_as_cell(test_cell, namespace)
+    finally:
+        plt.close("all")
+    assert "self-check passed" not in capsys.readouterr().out
+    assert (points, graded) == (1.5, [TEST_CELLS[grade_id]])
 
 
 # -- running the notebooks ----------------------------------------------------------

@@ -134,6 +134,21 @@ def test_does_the_release_hold_no_solution_hidden_test_or_model_answer() -> None
         assert marker not in release_text
 
 
+@pytest.mark.parametrize(
+    "grade_id", ["step2_counts_test", "step3_grid_test", "tricky_measure_test"]
+)
+def test_does_a_released_self_check_raise_its_first_problem_at_the_end(
+    grade_id: str,
+) -> None:
+    self_check = next(c for c in read(RELEASE).cells if c.id == grade_id).source
+    lines = self_check.splitlines()
+
+    assert lines[0].startswith("# Self-check")
+    assert lines[1] == "problems = []"
+    assert lines[-1] == "assert not problems, problems[0]"
+    assert [line for line in lines if "assert" in line] == [lines[-1]]
+
+
 @pytest.mark.parametrize("grade_id", ["step1_predictions", "step4_report"])
 def test_does_a_written_answer_cell_show_students_its_template(grade_id: str) -> None:
     source_cell = next(c for c in read(SOURCE).cells if c.id == grade_id)
