@@ -120,6 +120,7 @@ def warm_parent(dataset_root: Path) -> float:
 
 
 def _warm_renderer() -> None:
+    """Draw and render one small figure: no child pays Agg's first use."""
     import matplotlib.pyplot as plt
     import numpy as np
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the kit: scripts that print figures, run by hand (see README.md)."""
