@@ -109,8 +109,9 @@ def grade_submissions(
     results = [run.results[sub.student_id] for sub in submissions]
     run.record.write_grades(results)
     write_canvas_csv(results, out / "canvas.csv")
+    # the summary reads the answers, never the figures: memory stays small
     evidence = {
-        result.student_id: found
+        result.student_id: found.model_copy(update={"figures": []})
         for result in results
         if (found := run.record.load_evidence(result.student_id)) is not None
     }

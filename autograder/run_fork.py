@@ -64,6 +64,7 @@ _READ_BYTES = 1 << 20
 MAX_BUFFERED_BYTES = 64 * 2**20
 #: Exit status of a child whose own machinery failed (not the student's code).
 _CHILD_FAILED = 70
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 #: What IPython's shell imports when it starts and when it first shows a
 #: traceback; a child imports none of it again.
 SHELL_MODULES = (
@@ -204,7 +205,6 @@ class _Child:
     stop: tuple[RunOutcome, str] | None = None
     killed: tuple[RunOutcome, str] | None = None
     status: int | None = None
-    peak_bytes: int = 0
     slot: int = 0
     sandbox: Sandbox | None = None
 
@@ -276,6 +276,15 @@ def _forget_the_grader(channel: int) -> None:
     close_inherited_files(keep=[channel])
     scrub_environment()
     forget_callers(sys._getframe(2))  # the frames that forked this child
+
+
+def _resident_bytes(pid: int) -> int:
+    """The process's resident memory, shared pages included, in bytes."""
+    try:
+        fields = Path(f"/proc/{pid}/statm").read_text().split()
+        return int(fields[1]) * PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _private_bytes(pid: int) -> int:
@@ -437,9 +446,7 @@ class ForkExecutor:
                 ("timeout", f"{self._where(child)} ran past its {limit:g} s limit"),
             )
         else:
-            used = _memory_of(child)
-            child.peak_bytes = max(child.peak_bytes, used)
-            if used > settings.memory_limit_bytes:
+            if _uses_too_much_memory(child, settings.memory_limit_bytes):
                 _kill(
                     child,
                     (
@@ -488,11 +495,20 @@ def _free_slot(running: dict[int, _Child]) -> int:
     return next(slot for slot in range(len(running) + 1) if slot not in taken)
 
 
-def _memory_of(child: _Child) -> int:
-    """Private bytes of the child and, sandboxed, of every process it started."""
+def _uses_too_much_memory(child: _Child, limit: int) -> bool:
+    """Whether the child (and, sandboxed, all it started) owns more than `limit`.
+
+    The resident size, cheap to read, is never below the private size, which is
+    costly to read; so the private size is read only when the resident one is
+    over the limit.
+    """
     if child.sandbox is None:
-        return _private_bytes(child.pid)
-    return sum(_private_bytes(pid) for pid in processes_of(child.sandbox.uid))
+        pids = [child.pid]
+    else:
+        pids = list(processes_of(child.sandbox.uid))
+    if sum(_resident_bytes(pid) for pid in pids) <= limit:
+        return False
+    return sum(_private_bytes(pid) for pid in pids) > limit
 
 
 def _read(child: _Child) -> None:
