@@ -250,7 +250,9 @@ class FigureRecorder:
         if not any(figure is earlier for earlier in self._shown):
             self._shown.append(figure)
 
-    def finish_cell(self, cell: int) -> list[FigureEvidence]:
+    def finish_cell(self, cell: int, picture: bool = True) -> list[FigureEvidence]:
+        """Describe the cell's figures; `picture`: also render them, if asked to."""
+        render = self.render_png and picture
         figures = list(self._shown)
         for figure in open_figures():
             if figure not in self._described and not any(
@@ -261,7 +263,7 @@ class FigureRecorder:
         evidence = []
         for figure in figures:
             try:
-                evidence.append(figure_evidence(figure, cell, self.render_png))
+                evidence.append(figure_evidence(figure, cell, render))
             except Exception as error:
                 logger.debug("figure skipped: %r", error)
             self._described.add(figure)

@@ -66,14 +66,19 @@ def _cap(stream: Any) -> None:
     stream.write = capped_write
 
 
-def emit(cell: int) -> None:
-    """Display the evidence of cell `cell` for the grader to collect."""
+def emit(cell: int, picture: bool = True) -> None:
+    """Display the evidence of cell `cell` for the grader to collect.
+
+    `picture`: render its figures too, if the run renders pictures at all.
+    """
     from IPython import get_ipython
     from IPython.display import display
 
     shell = get_ipython()
     try:
-        figures = [figure.model_dump() for figure in _recorder.finish_cell(cell)]
+        figures = [
+            figure.model_dump() for figure in _recorder.finish_cell(cell, picture)
+        ]
         namespace: Any = namespace_facts(shell.user_ns).model_dump()
     except Exception as error:
         logger.debug("capture after cell %s failed: %r", cell, error)

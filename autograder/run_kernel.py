@@ -51,7 +51,9 @@ _START = (
     "__import__('autograder.in_kernel', fromlist=['start'])"
     ".start({render_png!r}, {output_limit!r}, {timeout!r})"
 )
-_EMIT = "__import__('autograder.in_kernel', fromlist=['emit']).emit({cell!r})"
+_EMIT = (
+    "__import__('autograder.in_kernel', fromlist=['emit']).emit({cell!r}, {picture!r})"
+)
 
 
 @dataclass
@@ -204,7 +206,8 @@ class KernelExecutor:
                 return
             run.running_cell = None
             run.cells.append(_cell_evidence(evidence, cell.outputs, started))
-            if not await self._collect(client, run, slot, index):
+            picture = evidence.grade_id is not None
+            if not await self._collect(client, run, slot, index, picture):
                 return
 
     async def _snippet(self, client: NotebookClient, slot: int, source: str) -> Any:
@@ -220,10 +223,19 @@ class KernelExecutor:
         return snippet.outputs
 
     async def _collect(
-        self, client: NotebookClient, run: _KernelRun, slot: int, index: int
+        self,
+        client: NotebookClient,
+        run: _KernelRun,
+        slot: int,
+        index: int,
+        picture: bool,
     ) -> bool:
-        """Take cell `index`'s figures and namespace; False when the run must end."""
-        outputs = await self._snippet(client, slot, _EMIT.format(cell=index))
+        """Take cell `index`'s figures and namespace; False when the run must end.
+
+        `picture`: render the figures too (the answer cells' figures only).
+        """
+        source = _EMIT.format(cell=index, picture=picture)
+        outputs = await self._snippet(client, slot, source)
         payload: dict[str, Any] = {}
         for output in outputs:
             if EVIDENCE_MIMETYPE in output.get("data", {}):

@@ -270,10 +270,13 @@ def _send_cell(
     recorder: FigureRecorder,
     evidence: CellEvidence,
 ) -> None:
+    # Feedback pages show the figures of the answer cells; the lesson's ungraded
+    # experiments are described but not drawn, which saves most of the rendering.
+    picture = evidence.grade_id is not None
     try:
         figures = [
             _without_huge_png(figure.model_dump())
-            for figure in recorder.finish_cell(evidence.index)
+            for figure in recorder.finish_cell(evidence.index, picture)
         ]
         namespace = namespace_facts(shell.user_ns).model_dump()
     except BaseException as error:  # the evidence of the cell itself still counts

@@ -31,7 +31,7 @@ from nbformat import NotebookNode, v4
 from autograder.checks import points_from_source
 from autograder.config import PROJECT_ROOT, load_settings
 from autograder.dataset import PreparedDataset
-from autograder.model import CHECK_IDS, SubmissionResult
+from autograder.model import CHECK_IDS, Evidence, SubmissionResult
 from autograder.pipeline import grade_submissions
 
 pytestmark = pytest.mark.slow
@@ -222,6 +222,22 @@ def test_do_the_source_notebooks_answers_score_full_marks(class_batch: Batch) ->
     assert result.manifest.dataset_fingerprint != (
         result.manifest.seen_dataset_fingerprint
     ), "the class should have been graded on a grading variant"
+
+
+def test_are_the_answer_cells_figures_drawn_for_the_feedback_page(
+    class_batch: Batch,
+) -> None:
+    evidence = Evidence.model_validate_json(
+        (class_batch.out / "evidence" / "full_marks.json").read_bytes()
+    )
+    by_cell = {cell.index: cell.grade_id for cell in evidence.cells}
+    drawn = {by_cell[figure.cell] for figure in evidence.figures if figure.png_base64}
+    undrawn = {by_cell[f.cell] for f in evidence.figures if not f.png_base64}
+
+    assert drawn == {"step3_grid", "tricky_measure"}
+    assert undrawn == {None}, "the lesson's ungraded experiments are not drawn"
+    page = (class_batch.out / "feedback" / "full_marks.html").read_text("utf-8")
+    assert page.count("data:image/png;base64,") == len(drawn)
 
 
 def test_does_the_blank_release_score_zero_with_a_message_per_check(
