@@ -18,8 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-
-from nbgrader.api import Gradebook, InvalidEntry
+from typing import TYPE_CHECKING
 
 from autograder.errors import KitError
 from autograder.model import (
@@ -31,6 +30,9 @@ from autograder.model import (
     Override,
     SubmissionResult,
 )
+
+if TYPE_CHECKING:  # nbgrader takes seconds to import: only when a gradebook is due
+    from nbgrader.api import Gradebook
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def write_gradebook(
     The notebook is named after the assignment, as the kit's layout has it.
     `course_id` defaults to `c.CourseDirectory.course_id` of course_config.py.
     """
+    from nbgrader.api import Gradebook, InvalidEntry
+
     maxima = check_maxima(results)
     course_id = course_id or _configured_course_id()
     try:

@@ -75,6 +75,7 @@ class Run:
     release: nbformat.NotebookNode
     overrides: dict[str, list[Override]] = field(default_factory=dict)
     results: dict[str, SubmissionResult] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # ungradable, or the run stopped
 
 
 def grade_submissions(
@@ -311,8 +312,10 @@ def _finish(
             result, evidence or run.record.load_evidence(result.student_id), feedback
         )
     run.record.write_grades(run.results.values())
-    failed = sum(1 for item in run.results.values() if item.status != "graded")
-    progress.set_postfix(failed=failed, refresh=False)
+    stopped = evidence is not None and evidence.outcome != "completed"
+    if result.status != "graded" or stopped:
+        run.failed.add(result.student_id)
+    progress.set_postfix(failed=len(run.failed), refresh=False)
     progress.update()
 
 

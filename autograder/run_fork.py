@@ -20,6 +20,7 @@ import select
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -106,7 +107,9 @@ def warm_parent(dataset_root: Path) -> float:
     matplotlib.use("Agg")
     import IPython  # noqa: F401
     import matplotlib_inline.backend_inline  # noqa: F401
-    import tensorflow as tf
+
+    with _quiet_native_stderr():
+        import tensorflow as tf
 
     from autograder.serving import sitecustomize as serving
 
@@ -118,6 +121,31 @@ def warm_parent(dataset_root: Path) -> float:
     _warm_shell()
     _freeze_shared_objects()
     return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hold back what native code writes to stderr; show it only on failure.
+
+    TensorFlow's C++ start-up notices ignore `TF_CPP_MIN_LOG_LEVEL` and would
+    land in the middle of the instructor's progress bar.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    failed = False
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                held.seek(0)
+                sys.stderr.write(held.read().decode("utf-8", "replace"))
 
 
 def _warm_renderer() -> None:
