@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -238,7 +238,9 @@ def _step(
 
     cells = cells_of_step(evidence, check.id)
     step.errors = [
-        _shown_error(cell, cell.error, secret) for cell in cells if cell.error
+        _without_repeats(_shown_error(cell, cell.error, secret), step.check.message)
+        for cell in cells
+        if cell.error
     ]
     step.figures = _figures(evidence.figures, {cell.index for cell in cells})
     if check.id in ("predictions", "report"):
@@ -322,6 +324,13 @@ def _shown_error(
         lines=[hide_numbers(line, secret) for line in lines[-TRACEBACK_LINES:]],
         hint=hide_numbers(hint_for(error), secret),
     )
+
+
+def _without_repeats(error: ShownError, message: str) -> ShownError:
+    """`error` without the lines the step's message or its heading already say."""
+    lines = [line for line in error.lines if line not in error.heading]
+    hint = error.hint if error.hint not in message else ""
+    return replace(error, lines=lines, hint=hint)
 
 
 # -- the student's text, marked --------------------------------------------------

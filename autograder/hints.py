@@ -24,6 +24,29 @@ SETUP_NAMES: dict[str, str] = {
 _UNDEFINED = re.compile(r"name '(?P<name>\w+)' is not defined")
 
 
+#: The advice for a cell the grader had to stop, by the error name it records.
+STOPPED_BY_THE_GRADER = {
+    "Timeout": (
+        "This cell was stopped because it ran past the time limit, so nothing "
+        "after it ran. Look for a loop that never ends (a `while` whose "
+        "condition never changes) or that does far more work than it needs to."
+    ),
+    "Crashed": (
+        "Python itself stopped while running this cell, so nothing after it ran. "
+        "Undo your last change to the cell, then run the notebook from the top."
+    ),
+    "Memory": (
+        "This cell used more memory than allowed and was stopped. Avoid making "
+        "many copies of the whole training set, for example converting all of "
+        "x_train to floats again and again."
+    ),
+    "Output_limit": (
+        "This cell printed far too much and was stopped. Print a summary, such "
+        "as the ten counts, rather than every value."
+    ),
+}
+
+
 def hint_for(error: CellError) -> str:
     """What to do about `error`, for the student."""
     if error.ename == "NotImplementedError":
@@ -33,6 +56,8 @@ def hint_for(error: CellError) -> str:
         )
     if error.ename == "NameError":
         return _undefined_name_hint(error.evalue)
+    if error.ename in STOPPED_BY_THE_GRADER:
+        return STOPPED_BY_THE_GRADER[error.ename]
     if error.ename in ("ModuleNotFoundError", "ImportError"):
         return (
             f"An import failed ({error.evalue}). Use only NumPy, Matplotlib, "

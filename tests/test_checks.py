@@ -273,6 +273,16 @@ def test_does_a_run_that_timed_out_before_counting_give_not_run() -> None:
     assert "ran out of time" in result.message
 
 
+def test_does_a_counting_cell_the_grader_stopped_say_why_in_the_lessons_words() -> None:
+    stopped = CellError(
+        ename="Timeout", evalue="cell 6 ran past its 60 s limit", traceback=""
+    )
+    result = check("counts", evidence([code_cell("step2_counts", error=stopped)]))
+    assert result.status == "failed"
+    assert "time limit" in result.message
+    assert "cell 6" not in result.message  # the grader's own numbering
+
+
 # -- grid ------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from autograder.config import load_settings
 from autograder.feedback import HINTS, UNGRADABLE_NEXT_STEPS, write_feedback
+from autograder.hints import hint_for
 from autograder.model import (
     CHECK_IDS,
     CellError,
@@ -276,6 +277,23 @@ def test_is_a_cell_error_shown_beside_the_step_whose_cell_failed(
     assert "IndexError: index 10 is out of bounds" in grid
     assert "ax.set_title(class_names[label + 1])" in grid
     assert "IndexError" not in section(html, "counts")
+
+
+def test_does_a_stopped_cell_say_what_happened_once(tmp_path: Path) -> None:
+    stopped = CellError(
+        ename="Timeout",
+        evalue="cell 2 ran past its 60 s limit",
+        traceback="cell 2 ran past its 60 s limit",
+    )
+    advice = hint_for(stopped)
+    result = make_result(checks=[make_check("counts", "failed", message=advice)])
+
+    html = page_of(result, make_evidence(errors={"step2_counts": stopped}), tmp_path)
+
+    counts = section(html, "counts")
+    assert "Timeout: cell 2 ran past its 60 s limit" in counts
+    assert counts.count("ran past its 60 s limit") == 1
+    assert counts.count("time limit") == 1
 
 
 def test_does_a_failing_self_check_keep_its_code_and_message_hidden(
