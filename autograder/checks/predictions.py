@@ -26,7 +26,7 @@ from autograder.truth import DatasetTruth
 
 GRADE_ID = "step1_predictions"
 
-#: The release's Step 1 cell, above nbgrader's stub.
+#: The release's Step 1 cell as students get it (a test keeps the two equal).
 TEMPLATE = """\
 **The three classes I expect a model to confuse most:**
 

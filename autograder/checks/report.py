@@ -30,7 +30,7 @@ from autograder.truth import DatasetTruth
 
 GRADE_ID = "step4_report"
 
-#: The release's Step 4 cell, above nbgrader's stub.
+#: The release's Step 4 cell as students get it (a test keeps the two equal).
 TEMPLATE = """\
 **My data report**
 
