@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -318,6 +319,23 @@ def _share_cpu_fairly(uid: int) -> None:
         (group / "cgroup.procs").write_text("0", encoding="ascii")
     except OSError as error:
         logger.debug("no CPU group of its own for %s: %r", uid, error)
+
+
+def release_cpu_group(uid: int, wait_seconds: float = 2.0) -> None:
+    """Remove the CPU group of `uid`'s sandbox once its killed processes are gone."""
+    group = CPU_GROUPS / f"data-detective-{uid}"
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError as error:  # busy until the last process has exited
+            if time.monotonic() > deadline:
+                logger.debug("CPU group %s left in place: %r", group, error)
+                return
+            time.sleep(0.05)
 
 
 def drop_root(uid: int) -> None:

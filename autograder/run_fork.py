@@ -41,8 +41,10 @@ from autograder.isolation import (
     kill_everything_of,
     limit_resources,
     processes_of,
+    release_cpu_group,
     sandbox_available,
     sandbox_for,
+    sandbox_uid,
     scrub_environment,
 )
 from autograder.model import (
@@ -380,7 +382,13 @@ class ForkExecutor:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        return None
+        """Leave nothing behind: no process of a sandbox, none of their CPU groups."""
+        if not self.sandboxed:
+            return
+        for slot in range(self.jobs):
+            uid = sandbox_uid(os.getpid(), slot)
+            kill_everything_of(uid)
+            release_cpu_group(uid)
 
     def run_many(self, jobs: Iterable[RunJob]) -> Iterator[tuple[RunJob, Evidence]]:
         """Run every job, up to `self.jobs` at once; yield each as it finishes.

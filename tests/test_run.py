@@ -20,8 +20,10 @@ from nbformat import NotebookNode, v4
 from autograder.config import load_settings
 from autograder.dataset import PreparedDataset, truth
 from autograder.errors import KitError
+from autograder.isolation import CPU_GROUPS, sandbox_uid
 from autograder.model import Evidence
 from autograder.run import Executor, RunJob, open_executor
+from autograder.run_fork import ForkExecutor
 
 pytestmark = pytest.mark.slow
 
@@ -275,6 +277,28 @@ def test_is_every_child_reaped_after_a_batch(fork_batch: dict[str, Evidence]) ->
         if fields[1] == me:  # the parent's pid
             leftovers.append((status.parent.name, fields[0]))
     assert leftovers == []
+
+
+def test_does_a_closed_executor_leave_no_cpu_group_behind(
+    standin_dataset: PreparedDataset, tmp_path: Path
+) -> None:
+    with ForkExecutor(
+        dataset_root=standin_dataset.root,
+        dataset_fingerprint=standin_dataset.fingerprint,
+        settings=SETTINGS,
+        jobs=2,
+    ) as executor:
+        jobs = [job(key, hostile_notebook(""), tmp_path) for key in ("one", "two")]
+        finished = list(executor.run_many(jobs))
+    if not executor.sandboxed:
+        pytest.skip("no sandbox here: the grader is not root on Linux")
+
+    groups = [
+        CPU_GROUPS / f"data-detective-{sandbox_uid(os.getpid(), slot)}"
+        for slot in range(2)
+    ]
+    assert len(finished) == 2
+    assert [group for group in groups if group.exists()] == []
 
 
 def test_is_the_fork_executor_refused_outside_the_main_thread(
