@@ -351,14 +351,16 @@ def sandbox_available(dataset_root: Path) -> str:
     if sys.platform != "linux" or os.geteuid() != 0:
         return "the grader is not running as root on Linux"
     with tempfile.TemporaryDirectory(prefix="data-detective-probe-") as folder:
+        sandbox = sandbox_for(Path(folder), 0, dataset_root)
         reader, writer = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the probe child
-            _probe(reader, writer, sandbox_for(Path(folder), 0, dataset_root))
+            _probe(reader, writer, sandbox)
         os.close(writer)
         with os.fdopen(reader, "rb") as stream:
             reason = stream.read().decode("utf-8", "replace")
         os.waitpid(pid, 0)
+    release_cpu_group(sandbox.uid)
     return reason
 
 
