@@ -297,6 +297,30 @@ def test_does_a_titled_image_of_every_class_earn_full_marks() -> None:
     assert (result.points, result.status) == (3.0, "passed")
 
 
+def step3_cells(grid_cell_index: int = 5) -> list[CellEvidence]:
+    """The grid cell, a cell the student added after it, the test, an experiment."""
+    return [
+        code_cell("step3_grid", index=grid_cell_index),
+        CellEvidence(index=6, grade_id=None, cell_type="code", source="..."),
+        code_cell("step3_grid_test", index=7),
+        CellEvidence(index=12, grade_id=None, cell_type="code", source="..."),
+    ]
+
+
+def test_does_a_grid_drawn_in_a_cell_added_after_the_grid_cell_count() -> None:
+    figure = grid_figure(SEEN, one_of_each(SEEN), list(NAMES))
+    moved = figure.model_copy(update={"cell": 6})
+    result = check("grid", evidence(step3_cells(), figures=[moved]))
+    assert (result.points, result.status) == (3.0, "passed")
+
+
+def test_does_a_grid_drawn_by_a_later_experiment_not_count() -> None:
+    figure = grid_figure(SEEN, one_of_each(SEEN), list(NAMES))
+    experiment = figure.model_copy(update={"cell": 12})
+    result = check("grid", evidence(step3_cells(), figures=[experiment]))
+    assert result.points == 0.0
+
+
 def test_does_a_three_by_four_grid_with_empty_axes_earn_full_marks() -> None:
     figure = grid_figure(SEEN, one_of_each(SEEN), NAMES)
     empty = AxesEvidence(title="", images=[], axis_on=True)

@@ -77,15 +77,24 @@ def read_figure(figure: FigureEvidence, ran_on: DatasetTruth) -> GridReading:
 
 
 def grid_figures(evidence: Evidence) -> list[FigureEvidence]:
-    """The figures the grid cell drew; every figure when that cell is not known.
+    """The figures of Step 3; every figure when the grid cell is not known.
 
-    Other cells draw figures of training images too (the suspects, the
-    lesson's own experiments), so they must not stand in for the grid.
+    Step 3 is the grid cell and the cells a student added right after it (up to
+    the next cell of the lesson's own with a grade id). Other cells draw figures
+    of training images too (the suspects, the lesson's own experiments), so
+    they must not stand in for the grid.
     """
     cell = answer_cell(evidence, GRADE_ID)
     if cell is None:
         return list(evidence.figures)
-    return [figure for figure in evidence.figures if figure.cell == cell.index]
+    step = {cell.index}
+    for later in sorted(evidence.cells, key=lambda later: later.index):
+        if later.index <= cell.index:
+            continue
+        if later.grade_id is not None:
+            break
+        step.add(later.index)
+    return [figure for figure in evidence.figures if figure.cell in step]
 
 
 def check_grid(
