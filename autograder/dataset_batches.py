@@ -358,7 +358,9 @@ def extract_batches(archive: Path, into: Path, extras: Sequence[str] = ()) -> No
     except DatasetError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        # tarfile's own message lists every compression it tried, over lines
+        reason = str(error).splitlines()[0].rstrip(":") or type(error).__name__
         raise DatasetError(
-            f"{archive} is not a readable tar archive ({error}); download "
+            f"{archive} is not a readable tar archive ({reason}); download "
             "cifar-10-python.tar.gz again"
         ) from error
