@@ -40,6 +40,26 @@ class Executor(Protocol):
     def run_many(self, jobs: Iterable[RunJob]) -> Iterator[tuple[RunJob, Evidence]]: ...
 
 
+class BatchExecutor:
+    """What both executors keep: the dataset, the limits and how many at once."""
+
+    def __init__(
+        self,
+        *,
+        dataset_root: Path,
+        dataset_fingerprint: str,
+        settings: KitSettings,
+        jobs: int,
+        render_png: bool = True,
+    ) -> None:
+        self.dataset_root = dataset_root
+        self.dataset_fingerprint = dataset_fingerprint
+        self.settings = settings
+        self.jobs = max(1, jobs)
+        self.render_png = render_png
+        self.startup_seconds = 0.0
+
+
 def open_executor(
     kind: ExecutorKind,
     *,

@@ -55,7 +55,7 @@ from autograder.model import (
     NamespaceFacts,
     RunOutcome,
 )
-from autograder.run import RunJob, crash_detail
+from autograder.run import BatchExecutor, RunJob, crash_detail
 from autograder.shell import notebook_cells, receive, run_cells, send
 
 logger = logging.getLogger(__name__)
@@ -333,7 +333,7 @@ def _private_bytes(pid: int) -> int:
 # -- the executor -------------------------------------------------------------
 
 
-class ForkExecutor:
+class ForkExecutor(BatchExecutor):
     """Runs submissions in children forked from this warm process."""
 
     kind = "fork"
@@ -349,12 +349,13 @@ class ForkExecutor:
         sandboxed: bool = True,
     ) -> None:
         """`sandboxed`: fence each child in a sandbox, where the machine allows."""
-        self.dataset_root = dataset_root
-        self.dataset_fingerprint = dataset_fingerprint
-        self.settings = settings
-        self.jobs = max(1, jobs)
-        self.render_png = render_png
-        self.startup_seconds = 0.0
+        super().__init__(
+            dataset_root=dataset_root,
+            dataset_fingerprint=dataset_fingerprint,
+            settings=settings,
+            jobs=jobs,
+            render_png=render_png,
+        )
         self.sandboxed = sandboxed
 
     def __enter__(self) -> ForkExecutor:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +26,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from autograder.config import PROJECT_ROOT, KitSettings
+from autograder.config import PROJECT_ROOT
 from autograder.in_kernel import EVIDENCE_MIMETYPE
 from autograder.model import (
     CellError,
@@ -37,7 +36,7 @@ from autograder.model import (
     NamespaceFacts,
     RunOutcome,
 )
-from autograder.run import RunJob, crash_detail
+from autograder.run import BatchExecutor, RunJob, crash_detail
 from autograder.run_fork import POLL_SECONDS, _private_bytes
 from autograder.serving.sitecustomize import SERVE_VARIABLE
 from autograder.shell import notebook_cells
@@ -71,27 +70,11 @@ class _KernelRun:
     running_cell: int | None = None
 
 
-class KernelExecutor:
+class KernelExecutor(BatchExecutor):
     """Runs each submission in a fresh Jupyter kernel, `jobs` kernels at once."""
 
     kind = "kernel"
-
-    def __init__(
-        self,
-        *,
-        dataset_root: Path,
-        dataset_fingerprint: str,
-        settings: KitSettings,
-        jobs: int,
-        render_png: bool = True,
-    ) -> None:
-        self.dataset_root = dataset_root
-        self.dataset_fingerprint = dataset_fingerprint
-        self.settings = settings
-        self.jobs = max(1, jobs)
-        self.render_png = render_png
-        self.startup_seconds = 0.0
-        self._pool: ThreadPoolExecutor | None = None
+    _pool: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> KernelExecutor:
         started = time.perf_counter()
