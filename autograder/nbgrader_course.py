@@ -36,10 +36,6 @@ c.CourseDirectory.db_url = {db_url!r}
 c.Autograde.create_student = True
 """
 
-# The grading kernel prints short tracebacks, so a failing hidden assert never
-# shows its line to the student.
-KERNEL_CONFIG = 'c.InteractiveShell.xmode = "Minimal"\n'
-
 
 class NbgraderCourse:
     """A scratch nbgrader course for the kit's assignment under `root`."""
@@ -65,9 +61,6 @@ class NbgraderCourse:
             ),
             encoding="utf-8",
         )
-        profile = self.root / "ipython" / "profile_default"
-        profile.mkdir(parents=True, exist_ok=True)
-        (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG, "utf-8")
         self._nbgrader("generate_assignment", self.assignment, "--force")
 
     def submit(self, student_id: str, notebook: Path) -> None:
@@ -104,7 +97,6 @@ class NbgraderCourse:
         environment["PATH"] = os.pathsep.join(
             [str(Path(sys.executable).parent), environment.get("PATH", "")]
         )
-        environment["IPYTHONDIR"] = str(self.root / "ipython")
         environment["TF_CPP_MIN_LOG_LEVEL"] = "3"
         if dataset is not None:
             environment.update(serving_env(dataset))
