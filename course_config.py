@@ -69,6 +69,11 @@ c.DataDetective.cell_timeout_seconds = 60
 c.DataDetective.notebook_timeout_seconds = 180
 c.DataDetective.memory_limit_bytes = 3 * 1024 * 1024 * 1024
 c.DataDetective.output_limit_bytes = 2 * 1024 * 1024
+# Fence each notebook in a sandbox of its own: a private read-only view of the
+# system, its own user id and CPU group, no network. Needs root on Linux; where it
+# cannot be built, or when this is False, notebooks run as the grader's own user
+# and the grader says so.
+c.DataDetective.sandbox = True
 
 # Where the real CIFAR-10 is looked for before Keras's cache and a download:
 # an official `cifar-10-python.tar.gz` or an extracted `cifar-10-batches-py`.

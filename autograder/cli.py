@@ -7,6 +7,7 @@ Each command imports its step lazily, so `--help` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -118,28 +119,33 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    """The `grade` command: check the paths and find the dataset, then grade.
+    """The `grade` command: check the paths, find the dataset, then grade.
 
-    The grading machinery takes seconds to import, so a mistyped path or a
-    missing dataset is reported before it loads.
+    A mistyped path is reported at once. The fork executor's runner is started
+    next: its TensorFlow import, most of the start-up, runs beside finding the
+    dataset and loading the rest of the grading machinery.
     """
-    from autograder.dataset import find_real
-
     for path in args.paths:
         if not path.exists():
             raise UsageError(f"{path} does not exist: name notebooks, folders or zips")
-    seen = find_real(args.dataset)
 
-    from autograder.pipeline import grade_submissions
+    from autograder.run_warm import WarmRunner
 
-    grade_submissions(
-        args.paths,
-        out=args.out,
-        seen=seen,
-        jobs=args.jobs,
-        executor=args.executor,
-        gradebook=args.gradebook,
-    )
+    with (
+        WarmRunner() if args.executor == "fork" else contextlib.nullcontext() as runner
+    ):
+        from autograder.dataset import find_real
+        from autograder.pipeline import grade_submissions
+
+        grade_submissions(
+            args.paths,
+            out=args.out,
+            seen=find_real(args.dataset),
+            jobs=args.jobs,
+            executor=args.executor,
+            gradebook=args.gradebook,
+            runner=runner,
+        )
     return 0
 
 

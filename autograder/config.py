@@ -35,6 +35,7 @@ class KitSettings(BaseModel):
     notebook_timeout_seconds: float
     memory_limit_bytes: int
     output_limit_bytes: int
+    sandbox: bool = True
     dataset_path: str
     grading_variant: bool
     variant_count_range: tuple[int, int]

@@ -170,9 +170,13 @@ def plain_warnings() -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(grader_pid: int) -> None:
-    """Be killed when the grader dies, even by SIGKILL, instead of running on."""
-    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def die_with_parent(grader_pid: int, signal_number: int = signal.SIGKILL) -> None:
+    """Be sent `signal_number` when the grader dies, even by SIGKILL.
+
+    SIGKILL (for a notebook's process) ends it at once; a process that must
+    clean up after itself asks for a signal it can catch.
+    """
+    _libc().prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0)
     if os.getppid() != grader_pid:  # the grader died before the request took hold
         os._exit(1)
 
@@ -336,6 +340,26 @@ def release_cpu_group(uid: int, wait_seconds: float = 2.0) -> None:
                 logger.debug("CPU group %s left in place: %r", group, error)
                 return
             time.sleep(0.05)
+
+
+def release_orphaned_cpu_groups() -> None:
+    """Remove the empty CPU groups of graders that are no longer running.
+
+    A grader killed outright (SIGKILL) cannot remove its groups; the next one
+    does. A group still holding a process, or whose grader's process id is
+    taken again, stays.
+    """
+    for group in CPU_GROUPS.glob("data-detective-*"):
+        try:
+            uid = int(group.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        grader_pid = (uid - SANDBOX_UID_BASE) // SANDBOX_SLOTS
+        if grader_pid <= 0 or Path(f"/proc/{grader_pid}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            group.rmdir()
+            logger.debug("removed %s, left by a grader that was killed", group)
 
 
 def drop_root(uid: int) -> None:

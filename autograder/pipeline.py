@@ -6,6 +6,7 @@ becomes that submission's recorded result, and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -48,6 +49,7 @@ from autograder.run import (
     open_executor,
     with_written_answers,
 )
+from autograder.run_warm import WarmRunner
 from autograder.summary import write_summary
 from autograder.truth import DatasetTruth
 
@@ -87,25 +89,32 @@ def grade_submissions(
     executor: ExecutorKind = "fork",
     gradebook: bool = False,
     settings: KitSettings | None = None,
+    runner: WarmRunner | None = None,
 ) -> list[SubmissionResult]:
     """Grade every submission under `paths` into `out`; return all results.
 
-    Steps: prepare the run (datasets, points, release); take in the files;
-    reuse what an earlier run recorded; run and check the rest; write the class
-    pages and, if asked, the gradebook.
+    Steps: start the fork executor's runner warming (unless `runner` is one
+    already started); prepare the run (datasets, points, release); take in the
+    files; reuse what an earlier run recorded; run and check the rest; write
+    the class pages and, if asked, the gradebook.
     """
-    settings = settings or load_settings()
-    out.mkdir(parents=True, exist_ok=True)
-    ran_on = _grading_dataset(seen, out, settings)
-    run = _prepare_run(settings, out, seen, ran_on)
+    with contextlib.ExitStack() as stack:
+        if executor == "fork" and runner is None:
+            runner = stack.enter_context(WarmRunner())
+        settings = settings or load_settings()
+        out.mkdir(parents=True, exist_ok=True)
+        ran_on = _grading_dataset(seen, out, settings)
+        run = _prepare_run(settings, out, seen, ran_on)
 
-    submissions = collect(paths, settings)
-    logger.info("%d submissions found", len(submissions))
+        submissions = collect(paths, settings)
+        logger.info("%d submissions found", len(submissions))
 
-    with tqdm(total=len(submissions), unit="notebook", desc="grading") as progress:
-        pending = _settle_without_running(run, submissions, progress)
-        with _scratch_root() as scratch:
-            _run_and_check(run, pending, ran_on, jobs, executor, scratch, progress)
+        with tqdm(total=len(submissions), unit="notebook", desc="grading") as bar:
+            pending = _settle_without_running(run, submissions, bar)
+            with _scratch_root() as scratch:
+                _run_and_check(
+                    run, pending, ran_on, jobs, executor, runner, scratch, bar
+                )
 
     results = [run.results[sub.student_id] for sub in submissions]
     run.record.write_grades(results)
@@ -223,6 +232,7 @@ def _run_and_check(
     ran_on: PreparedDataset,
     jobs: int,
     executor: ExecutorKind,
+    runner: WarmRunner | None,
     scratch: Path,
     progress: tqdm[object],
 ) -> None:
@@ -240,8 +250,9 @@ def _run_and_check(
         dataset_fingerprint=ran_on.fingerprint,
         settings=run.settings,
         jobs=jobs,
-    ) as runner:
-        for job, evidence in runner.run_many(run_jobs):
+        runner=runner,
+    ) as running:
+        for job, evidence in running.run_many(run_jobs):
             submission, health = by_key[job.key]
             evidence = with_written_answers(evidence, job.notebook_json)
             result = _check(run, submission, evidence, health)

@@ -1,25 +1,29 @@
 """Run each submission in a process of its own and capture its evidence.
 
 Two executors share one interface. `fork` (the default) forks a fresh child per
-submission from a warm parent; `kernel` (the reference) starts a real Jupyter
-kernel per submission through nbclient. Both run the notebook on the grading
-dataset, under the same limits, and yield the same `Evidence`.
+submission from a warm parent, a process of its own that starts importing as
+soon as it is asked for (`autograder.run_warm`); `kernel` (the reference)
+starts a real Jupyter kernel per submission through nbclient. Both run the
+notebook on the grading dataset, under the same limits, and yield the same
+`Evidence`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Literal, Protocol
-
-import nbformat
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from autograder.config import KitSettings
 from autograder.errors import UsageError
 from autograder.model import CellEvidence, Evidence, Model
+
+if TYPE_CHECKING:
+    from autograder.run_warm import WarmRunner
 
 ExecutorKind = Literal["fork", "kernel"]
 
@@ -68,17 +72,19 @@ def open_executor(
     settings: KitSettings,
     jobs: int,
     render_png: bool = True,
+    runner: WarmRunner | None = None,
 ) -> AbstractContextManager[Executor]:
     """An executor of `kind`, ready to use in a `with` block.
 
     `dataset_root` holds `cifar-10-batches-py/`; every notebook's
     `load_data()` reads it. `render_png` adds a small picture of every figure
-    to the evidence, for the feedback page.
+    to the evidence, for the feedback page. `runner`, for `fork`, is a warm
+    runner started earlier; without one, one is started now.
     """
     if kind == "fork":
-        from autograder.run_fork import ForkExecutor
+        from autograder.run_warm import WarmRunner
 
-        return ForkExecutor(
+        return (runner or WarmRunner()).open(
             dataset_root=dataset_root,
             dataset_fingerprint=dataset_fingerprint,
             settings=settings,
@@ -105,21 +111,37 @@ def with_written_answers(evidence: Evidence, notebook_json: str) -> Evidence:
     it; the student's written answers below it are still theirs to be graded.
     """
     recorded = {cell.index for cell in evidence.cells}
-    notebook = nbformat.reads(notebook_json, as_version=4)
     missing = [
         CellEvidence(
             index=index,
-            grade_id=cell.metadata.get("nbgrader", {}).get("grade_id"),
+            grade_id=cell["grade_id"],
             cell_type="markdown",
-            source=cell.source,
+            source=cell["source"],
         )
-        for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "markdown" and index not in recorded
+        for index, cell in enumerate(notebook_cells(notebook_json))
+        if cell["cell_type"] == "markdown" and index not in recorded
     ]
     if not missing:
         return evidence
     cells = sorted([*evidence.cells, *missing], key=lambda cell: cell.index)
     return evidence.model_copy(update={"cells": cells})
+
+
+def notebook_cells(notebook_json: str) -> list[dict[str, Any]]:
+    """The cells of an nbformat 4 notebook, sources joined into one string."""
+    cells = json.loads(notebook_json).get("cells", [])
+    return [
+        {
+            "cell_type": cell.get("cell_type", "raw"),
+            "source": _joined(cell.get("source", "")),
+            "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"),
+        }
+        for cell in cells
+    ]
+
+
+def _joined(source: str | list[str]) -> str:
+    return source if isinstance(source, str) else "".join(source)
 
 
 def crash_detail(status: int) -> str:

@@ -4,7 +4,8 @@ The parent imports the heavy libraries once, serves the grading dataset, reads
 its batches into memory and warms Matplotlib's renderer; each child then starts
 in milliseconds with all of that already in place. Children are forked only
 from the loop in `run_many`, in the main thread, and watched with `select`:
-the parent enforces the time and memory limits and reaps every child.
+the parent enforces the time and memory limits and reaps every child. `grade`
+keeps this parent in a process of its own (`autograder.run_warm`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import faulthandler
+import functools
 import gc
 import importlib
 import logging
@@ -42,6 +44,7 @@ from autograder.isolation import (
     limit_resources,
     processes_of,
     release_cpu_group,
+    release_orphaned_cpu_groups,
     sandbox_available,
     sandbox_for,
     sandbox_uid,
@@ -55,8 +58,8 @@ from autograder.model import (
     NamespaceFacts,
     RunOutcome,
 )
-from autograder.run import BatchExecutor, RunJob, crash_detail
-from autograder.shell import notebook_cells, receive, run_cells, send
+from autograder.run import BatchExecutor, RunJob, crash_detail, notebook_cells
+from autograder.shell import receive, run_cells, send
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +97,36 @@ SHELL_MODULES = (
 def warm_parent(dataset_root: Path) -> float:
     """Import and prepare everything children share; return the seconds taken.
 
-    Steps: import the libraries a notebook uses; serve `dataset_root` to Keras
-    and keep its batches in memory, so a child's `load_data()` reads no file;
-    draw and render one figure, so no child pays the renderer's first use;
-    load what IPython's shell loads when it starts and when it first shows a
-    traceback; then freeze every object so far out of the garbage collector's
-    reach, so that a child's collections neither walk nor copy them.
+    Steps: import what a notebook and its shell use (`warm_imports`, at once if
+    done before); serve `dataset_root` to Keras and keep its batches in memory,
+    so a child's `load_data()` reads no file; then freeze every object so far
+    out of the garbage collector's reach, so that a child's collections neither
+    walk nor copy them.
     """
     started = time.perf_counter()
+    warm_imports()
+
+    import tensorflow as tf
+
+    from autograder.serving import sitecustomize as serving
+
+    serving.install(str(dataset_root))
+    _keep_batches_in_memory()
+    tf.keras.datasets.cifar10.load_data()
+
+    _freeze_shared_objects()
+    return time.perf_counter() - started
+
+
+@functools.cache
+def warm_imports() -> None:
+    """Import the libraries a notebook uses and warm what its first figure needs.
+
+    Most of a parent's start-up, and none of it depends on the dataset: import
+    TensorFlow, Matplotlib and IPython; draw and render one figure, so no child
+    pays the renderer's first use; load what IPython's shell loads when it
+    starts and when it first shows a traceback.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import matplotlib
@@ -111,26 +136,19 @@ def warm_parent(dataset_root: Path) -> float:
     import matplotlib_inline.backend_inline  # noqa: F401
 
     with _quiet_native_stderr():
-        import tensorflow as tf
-
-    from autograder.serving import sitecustomize as serving
-
-    serving.install(str(dataset_root))
-    _keep_batches_in_memory()
-    tf.keras.datasets.cifar10.load_data()
+        import tensorflow  # noqa: F401
 
     _warm_renderer()
     _warm_shell()
-    _freeze_shared_objects()
-    return time.perf_counter() - started
 
 
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """Hold back what native code writes to stderr; show it only on failure.
+    """Hold back what native code writes to stderr; show it only on an error.
 
     TensorFlow's C++ start-up notices ignore `TF_CPP_MIN_LOG_LEVEL` and would
-    land in the middle of the instructor's progress bar.
+    land in the middle of the instructor's progress bar. Being stopped (a
+    signal, Ctrl-C) is no error: the notices stay held back.
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -139,7 +157,7 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.dup2(held.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:
             failed = True
             raise
         finally:
@@ -360,16 +378,20 @@ class ForkExecutor(BatchExecutor):
 
     def __enter__(self) -> ForkExecutor:
         self.startup_seconds = warm_parent(self.dataset_root)
-        if self.sandboxed:
+        if not self.sandboxed or not self.settings.sandbox:
+            reason = "c.DataDetective.sandbox is False"
+        else:
             reason = sandbox_available(self.dataset_root)
-            if reason:
-                logger.warning(
-                    "submissions run without a sandbox (%s): their code can read "
-                    "and write whatever this user can; run the grader as root on "
-                    "Linux to fence each one in",
-                    reason,
-                )
-                self.sandboxed = False
+        if reason:
+            logger.warning(
+                "submissions run without a sandbox (%s): their code can read "
+                "and write whatever this user can; run the grader as root on "
+                "Linux, with c.DataDetective.sandbox = True, to fence each one in",
+                reason,
+            )
+            self.sandboxed = False
+        else:
+            release_orphaned_cpu_groups()
         logger.info(
             "fork executor ready in %.1f s (%s)",
             self.startup_seconds,

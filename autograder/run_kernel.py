@@ -36,10 +36,9 @@ from autograder.model import (
     NamespaceFacts,
     RunOutcome,
 )
-from autograder.run import BatchExecutor, RunJob, crash_detail
+from autograder.run import BatchExecutor, RunJob, crash_detail, notebook_cells
 from autograder.run_fork import POLL_SECONDS, _private_bytes
 from autograder.serving.sitecustomize import SERVE_VARIABLE
-from autograder.shell import notebook_cells
 
 logger = logging.getLogger(__name__)
 

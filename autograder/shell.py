@@ -31,6 +31,7 @@ from traitlets.config import Config
 
 from autograder.capture import FigureRecorder, namespace_facts
 from autograder.model import CellError, CellEvidence
+from autograder.run import notebook_cells
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def new_shell(recorder: FigureRecorder) -> GradingShell:
         config=config, xmode="Minimal", colors="nocolor"
     )
     shell.enable_matplotlib("inline")  # type: ignore[no-untyped-call]
+    _draw_no_figure_after_each_cell(shell)
     from matplotlib.figure import Figure
 
     formatter = shell.display_formatter
@@ -178,6 +180,19 @@ def new_shell(recorder: FigureRecorder) -> GradingShell:
         raise RuntimeError("IPython's shell has no display formatter")
     formatter.ipython_display_formatter.for_type(Figure, recorder.shown)
     return shell
+
+
+def _draw_no_figure_after_each_cell(shell: GradingShell) -> None:
+    """Drop pyplot's hook that draws every open figure after a cell.
+
+    It draws for a screen a grader has not: a figure left open by a cell that
+    failed before `plt.show()` would be drawn in full for nothing (about 0.2 s
+    for a 2x5 grid). The recorder reads figures without drawing them and
+    renders only those the feedback page shows.
+    """
+    for callback in list(shell.events.callbacks["post_execute"]):
+        if getattr(callback, "__qualname__", "") == "_draw_all_if_interactive":
+            shell.events.unregister("post_execute", callback)
 
 
 def _own_builtins(shell: GradingShell) -> None:
@@ -193,23 +208,6 @@ def _own_builtins(shell: GradingShell) -> None:
 
 
 # -- running the cells --------------------------------------------------------
-
-
-def notebook_cells(notebook_json: str) -> list[dict[str, Any]]:
-    """The cells of an nbformat 4 notebook, sources joined into one string."""
-    cells = json.loads(notebook_json).get("cells", [])
-    return [
-        {
-            "cell_type": cell.get("cell_type", "raw"),
-            "source": _joined(cell.get("source", "")),
-            "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"),
-        }
-        for cell in cells
-    ]
-
-
-def _joined(source: str | list[str]) -> str:
-    return source if isinstance(source, str) else "".join(source)
 
 
 def run_cells(

@@ -21,6 +21,7 @@ import csv
 import itertools
 import json
 import logging
+import math
 import os
 import resource
 import statistics
@@ -50,6 +51,8 @@ SAMPLE_SECONDS = 0.1
 DEFAULT_N = 12
 DEFAULT_SIZES = (10, 40, 160)
 KIT = "kit"
+#: The throughput ratio over nbgrader autograde the kit aims for.
+TARGET_RATIO = 20.0
 NBGRADER = "nbgrader autograde"
 
 
@@ -388,6 +391,8 @@ def run(options: argparse.Namespace) -> Report:
         report.by_size = [kit_runs[size] for size in options.sizes]
         if report.by_size:
             print_growth(report.by_size)
+        if len(report.compared) > 1 and len(kit_runs) > 1:
+            print_crossing(list(kit_runs.values()), report.compared[1])
     return report
 
 
@@ -463,6 +468,11 @@ def print_comparison(gradings: Sequence[Grading]) -> None:
     for grading in gradings:
         print(_row(grading.tool, grading))
     kit = gradings[0]
+    if kit.finished_after:
+        print(
+            "kit: first notebook graded "
+            f"{kit.finished_after[0]:.1f} s after the command started"
+        )
     if kit.run_seconds:
         print(
             "kit: median run of one notebook in its child "
@@ -522,6 +532,31 @@ def print_growth(gradings: Sequence[Grading]) -> None:
     print(
         f"peak memory: {_mib(peaks[0])} MiB at {sizes[0]} submissions, "
         f"{_mib(peaks[-1])} MiB at {sizes[-1]}, {_mib(max(peaks))} MiB at most"
+    )
+
+
+def print_crossing(kit_runs: Sequence[Grading], nbgrader: Grading) -> None:
+    """From which class size whole commands reach TARGET_RATIO times nbgrader's.
+
+    Projected from a straight line through the kit's runs and from nbgrader's
+    steady pace: nbgrader has next to no start-up of its own, since it starts a
+    kernel per notebook anyway.
+    """
+    fit = straight_line(
+        [grading.submissions for grading in kit_runs],
+        [grading.wall_seconds for grading in kit_runs],
+    )
+    fixed, per_submission, _ = fit
+    pace = nbgrader.steady_seconds or nbgrader.seconds_per_submission
+    room = pace - TARGET_RATIO * per_submission
+    if room <= 0:
+        print(f"whole commands never reach {TARGET_RATIO:g}x nbgrader's throughput")
+        return
+    size = math.ceil(TARGET_RATIO * fixed / room)
+    print(
+        f"whole commands reach {TARGET_RATIO:g}x nbgrader's throughput from about "
+        f"{size} submissions (projected: a line through the kit's runs, nbgrader at "
+        f"{pace:.2f} s per submission)"
     )
 
 

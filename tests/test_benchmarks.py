@@ -47,3 +47,4 @@ def test_does_a_tiny_benchmark_grade_with_both_graders_and_print_figures(
     assert "throughput ratio, whole commands" in printed
     assert "wall time: " in printed
     assert "s per submission; every size within" in printed
+    assert "reach 20x nbgrader's throughput" in printed

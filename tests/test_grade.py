@@ -446,8 +446,9 @@ def killed_part_way(
 ) -> dict[str, int]:
     """Start `command`, SIGKILL it once it has graded a notebook; what it recorded.
 
-    The run is frozen before the kill so that it forks no new child meanwhile;
-    its children, each in a session of its own, must die with it.
+    The run (the grader and its runner) is frozen before the kill so that it
+    forks no new child meanwhile; the notebooks' processes, each in a session
+    of its own, must die with it.
     """
     log = log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
@@ -459,8 +460,8 @@ def killed_part_way(
             assert process.poll() is None, "the run ended before it was killed"
             assert time.monotonic() < deadline, "the run recorded nothing in time"
             time.sleep(0.05)
-        os.kill(process.pid, signal.SIGSTOP)
-        children = child_processes(process.pid)
+        os.killpg(process.pid, signal.SIGSTOP)
+        children = descendants(process.pid)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -499,11 +500,14 @@ def graded_results(results: Path) -> list[Path]:
     return graded
 
 
-def child_processes(pid: int) -> list[int]:
-    children = []
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and those they started, and so on."""
+    found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
-    return children
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *descendants(int(child))]
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ must not change because of its neighbours.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,9 @@ from autograder.dataset import PreparedDataset, truth
 from autograder.errors import KitError
 from autograder.isolation import CPU_GROUPS
 from autograder.model import Evidence
-from autograder.run import Executor, RunJob, open_executor
+from autograder.run import RunJob, open_executor
 from autograder.run_fork import ForkExecutor
+from autograder.run_warm import RunnerExecutor
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,8 @@ def masked(evidence: Evidence) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def fork_executor(standin_dataset: PreparedDataset) -> Iterator[Executor]:
+def fork_executor(standin_dataset: PreparedDataset) -> Iterator[RunnerExecutor]:
+    """The fork executor as `grade` uses it: in a runner process of its own."""
     with open_executor(
         "fork",
         dataset_root=standin_dataset.root,
@@ -129,12 +130,13 @@ def fork_executor(standin_dataset: PreparedDataset) -> Iterator[Executor]:
         settings=SETTINGS,
         jobs=2,
     ) as executor:
+        assert isinstance(executor, RunnerExecutor)
         yield executor
 
 
 @pytest.fixture(scope="module")
 def fork_alone(
-    fork_executor: Executor, tmp_path_factory: pytest.TempPathFactory
+    fork_executor: RunnerExecutor, tmp_path_factory: pytest.TempPathFactory
 ) -> Evidence:
     """The good notebook, run on its own."""
     scratch = tmp_path_factory.mktemp("alone")
@@ -144,7 +146,7 @@ def fork_alone(
 
 @pytest.fixture(scope="module")
 def fork_batch(
-    fork_executor: Executor, tmp_path_factory: pytest.TempPathFactory
+    fork_executor: RunnerExecutor, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Evidence]:
     """The good notebook among every hostile one, in one batch."""
     scratch = tmp_path_factory.mktemp("batch")
@@ -266,16 +268,19 @@ def test_does_a_notebook_run_in_its_own_scratch_folder(
     assert Path(cwd).name == "where"
 
 
-def test_is_every_child_reaped_after_a_batch(fork_batch: dict[str, Evidence]) -> None:
-    me = str(os.getpid())
+def test_is_every_child_reaped_after_a_batch(
+    fork_executor: RunnerExecutor, fork_batch: dict[str, Evidence]
+) -> None:
+    runner = str(fork_executor.runner.process.pid)
     leftovers = []
     for status in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = status.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[1] == me:  # the parent's pid
+        if fields[1] == runner:  # the parent's pid
             leftovers.append((status.parent.name, fields[0]))
+    assert fork_executor.runner.process.poll() is None, "the runner serves on"
     assert leftovers == []
 
 
@@ -299,15 +304,19 @@ def test_does_a_closed_executor_leave_no_cpu_group_behind(
 
 
 def test_is_the_fork_executor_refused_outside_the_main_thread(
-    fork_executor: Executor, tmp_path: Path
+    standin_dataset: PreparedDataset, tmp_path: Path
 ) -> None:
     raised: list[BaseException] = []
+    executor = ForkExecutor(
+        dataset_root=standin_dataset.root,
+        dataset_fingerprint=standin_dataset.fingerprint,
+        settings=SETTINGS,
+        jobs=1,
+    )
 
     def run() -> None:
         try:
-            list(
-                fork_executor.run_many([job("thread", hostile_notebook(""), tmp_path)])
-            )
+            list(executor.run_many([job("thread", hostile_notebook(""), tmp_path)]))
         except KitError as error:
             raised.append(error)
 

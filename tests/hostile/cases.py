@@ -373,7 +373,7 @@ while frame is not None:
     for value in list(frame.f_locals.values()):
         note(value)
     frame = frame.f_back
-others.discard("snoop_memory")
+others.discard("snoops_memory")  # its own job is its own
 if others:
     print("{leak}", sorted(map(str, others))[:5])
 print("checked")

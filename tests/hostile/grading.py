@@ -81,8 +81,17 @@ def grade_corpus(seen: PreparedDataset, workdir: Path) -> CorpusRun:
         evidence=evidence,
         alone=alone,
         alone_evidence=alone_evidence,
-        grader_peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        grader_peak_bytes=largest_resident_bytes(),
     )
+
+
+def largest_resident_bytes() -> int:
+    """The peak resident size of this process or of the runner it waited for."""
+    peaks = (
+        resource.getrusage(who).ru_maxrss
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return max(peaks) * 1024
 
 
 def grade_class(
