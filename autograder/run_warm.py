@@ -82,8 +82,9 @@ class Reply(Model):
 class WarmRunner:
     """A runner process, importing from the moment this object is made.
 
-    It serves one executor (`open`); closing it, or leaving its `with` block,
-    stops the process if it is still running.
+    It serves one executor (`open`), for as many batches as that one runs;
+    closing it, or leaving its `with` block, lets it end, or stops it if it is
+    still importing or running a batch.
     """
 
     def __init__(self) -> None:
@@ -174,7 +175,8 @@ class WarmRunner:
         code = self.process.returncode
         how = "is still running" if code is None else f"ended with status {code}"
         if code is not None and code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
+            with contextlib.suppress(ValueError):
+                how = f"was killed by {signal.Signals(-code).name}"
         return KitError(
             f"the process running the notebooks {how}; the results recorded so "
             "far are kept: run the same command again to grade the rest"
