@@ -524,10 +524,13 @@ def print_growth(gradings: Sequence[Grading]) -> None:
         ("CPU time", [grading.cpu_seconds for grading in gradings]),
     ):
         fixed, per_submission, worst = straight_line(sizes, values)
-        print(
-            f"{name}: {fixed:.1f} s fixed + {per_submission:.2f} s per submission; "
+        fit = (
             f"every size within {worst:.0%} of that line"
+            if len(set(sizes)) > 2
+            else "a line through two sizes"
         )
+        line = f"{fixed:.1f} s fixed + {per_submission:.2f} s per submission"
+        print(f"{name}: {line}; {fit}")
     peaks = [grading.peak_bytes for grading in gradings]
     print(
         f"peak memory: {_mib(peaks[0])} MiB at {sizes[0]} submissions, "
