@@ -46,6 +46,7 @@ from autograder.repair import repair
 from autograder.run import (
     ExecutorKind,
     RunJob,
+    RunSetup,
     open_executor,
     with_written_answers,
 )
@@ -244,14 +245,13 @@ def _run_and_check(
         job = job.model_copy(update={"scratch": scratch / submission.student_id})
         by_key[job.key] = (submission, health)
         run_jobs.append(job)
-    with open_executor(
-        executor,
+    setup = RunSetup(
         dataset_root=ran_on.root,
         dataset_fingerprint=ran_on.fingerprint,
         settings=run.settings,
         jobs=jobs,
-        runner=runner,
-    ) as running:
+    )
+    with open_executor(executor, setup, runner=runner) as running:
         for job, evidence in running.run_many(run_jobs):
             submission, health = by_key[job.key]
             evidence = with_written_answers(evidence, job.notebook_json)

@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from pydantic import Field
+
 from autograder.config import KitSettings
 from autograder.errors import UsageError
 from autograder.model import CellEvidence, Evidence, Model
@@ -44,63 +46,46 @@ class Executor(Protocol):
     def run_many(self, jobs: Iterable[RunJob]) -> Iterator[tuple[RunJob, Evidence]]: ...
 
 
-class BatchExecutor:
-    """What both executors keep: the dataset, the limits and how many at once."""
+class RunSetup(Model):
+    """What every notebook of a batch runs with.
 
-    def __init__(
-        self,
-        *,
-        dataset_root: Path,
-        dataset_fingerprint: str,
-        settings: KitSettings,
-        jobs: int,
-        render_png: bool = True,
-    ) -> None:
-        self.dataset_root = dataset_root
-        self.dataset_fingerprint = dataset_fingerprint
-        self.settings = settings
-        self.jobs = max(1, jobs)
-        self.render_png = render_png
+    `dataset_root` holds `cifar-10-batches-py/`; every notebook's `load_data()`
+    reads it. `settings` holds the limits, `jobs` how many notebooks run at
+    once. `render_png` adds a small picture of every figure to the evidence,
+    for the feedback page.
+    """
+
+    dataset_root: Path
+    dataset_fingerprint: str
+    settings: KitSettings
+    jobs: int = Field(default=1, ge=1)
+    render_png: bool = True
+
+
+class BatchExecutor:
+    """What both executors keep: their setup, and how long they took to start."""
+
+    def __init__(self, setup: RunSetup) -> None:
+        self.setup = setup
         self.startup_seconds = 0.0
 
 
 def open_executor(
-    kind: ExecutorKind,
-    *,
-    dataset_root: Path,
-    dataset_fingerprint: str,
-    settings: KitSettings,
-    jobs: int,
-    render_png: bool = True,
-    runner: WarmRunner | None = None,
+    kind: ExecutorKind, setup: RunSetup, *, runner: WarmRunner | None = None
 ) -> AbstractContextManager[Executor]:
     """An executor of `kind`, ready to use in a `with` block.
 
-    `dataset_root` holds `cifar-10-batches-py/`; every notebook's
-    `load_data()` reads it. `render_png` adds a small picture of every figure
-    to the evidence, for the feedback page. `runner`, for `fork`, is a warm
-    runner started earlier; without one, one is started now.
+    `runner`, for `fork`, is a warm runner started earlier; without one, one
+    is started now.
     """
     if kind == "fork":
         from autograder.run_warm import WarmRunner
 
-        return (runner or WarmRunner()).open(
-            dataset_root=dataset_root,
-            dataset_fingerprint=dataset_fingerprint,
-            settings=settings,
-            jobs=jobs,
-            render_png=render_png,
-        )
+        return (runner or WarmRunner()).open(setup)
     if kind == "kernel":
         from autograder.run_kernel import KernelExecutor
 
-        return KernelExecutor(
-            dataset_root=dataset_root,
-            dataset_fingerprint=dataset_fingerprint,
-            settings=settings,
-            jobs=jobs,
-            render_png=render_png,
-        )
+        return KernelExecutor(setup)
     raise UsageError(f"unknown executor {kind!r}: choose 'fork' or 'kernel'")
 
 

@@ -31,7 +31,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from autograder.config import KitSettings
 from autograder.errors import KitError
 from autograder.isolation import (
     Sandbox,
@@ -58,7 +57,13 @@ from autograder.model import (
     NamespaceFacts,
     RunOutcome,
 )
-from autograder.run import BatchExecutor, RunJob, crash_detail, notebook_cells
+from autograder.run import (
+    BatchExecutor,
+    RunJob,
+    RunSetup,
+    crash_detail,
+    notebook_cells,
+)
 from autograder.shell import receive, run_cells, send
 
 logger = logging.getLogger(__name__)
@@ -279,11 +284,7 @@ class _Child:
 
 
 def _child_main(
-    job: RunJob,
-    channel: int,
-    settings: KitSettings,
-    render_png: bool,
-    sandbox: Sandbox | None,
+    job: RunJob, channel: int, setup: RunSetup, sandbox: Sandbox | None
 ) -> None:
     """The forked child: fence itself in, then run the notebook. Never returns."""
     code = _CHILD_FAILED
@@ -296,6 +297,7 @@ def _child_main(
         _forget_the_grader(channel)
         from autograder.isolation import die_with_parent, plain_warnings
 
+        settings = setup.settings
         limit_resources(settings.notebook_timeout_seconds)
         cut_network()
         if sandbox is not None:
@@ -304,7 +306,8 @@ def _child_main(
         die_with_parent(grader_pid)
         enter_scratch(job.scratch)
         plain_warnings()
-        run_cells(job.notebook_json, channel, settings.output_limit_bytes, render_png)
+        output_limit = settings.output_limit_bytes
+        run_cells(job.notebook_json, channel, output_limit, setup.render_png)
         code = 0
     except BaseException as error:
         try:
@@ -356,32 +359,17 @@ class ForkExecutor(BatchExecutor):
 
     kind = "fork"
 
-    def __init__(
-        self,
-        *,
-        dataset_root: Path,
-        dataset_fingerprint: str,
-        settings: KitSettings,
-        jobs: int,
-        render_png: bool = True,
-        sandboxed: bool = True,
-    ) -> None:
+    def __init__(self, setup: RunSetup, *, sandboxed: bool = True) -> None:
         """`sandboxed`: fence each child in a sandbox, where the machine allows."""
-        super().__init__(
-            dataset_root=dataset_root,
-            dataset_fingerprint=dataset_fingerprint,
-            settings=settings,
-            jobs=jobs,
-            render_png=render_png,
-        )
+        super().__init__(setup)
         self.sandboxed = sandboxed
 
     def __enter__(self) -> ForkExecutor:
-        self.startup_seconds = warm_parent(self.dataset_root)
-        if not self.sandboxed or not self.settings.sandbox:
+        self.startup_seconds = warm_parent(self.setup.dataset_root)
+        if not self.sandboxed or not self.setup.settings.sandbox:
             reason = "c.DataDetective.sandbox is False"
         else:
-            reason = sandbox_available(self.dataset_root)
+            reason = sandbox_available(self.setup.dataset_root)
         if reason:
             logger.warning(
                 "submissions run without a sandbox (%s): their code can read "
@@ -408,13 +396,13 @@ class ForkExecutor(BatchExecutor):
         """Leave nothing behind: no process of a sandbox, none of their CPU groups."""
         if not self.sandboxed:
             return
-        for slot in range(self.jobs):
+        for slot in range(self.setup.jobs):
             uid = sandbox_uid(os.getpid(), slot)
             kill_everything_of(uid)
             release_cpu_group(uid)
 
     def run_many(self, jobs: Iterable[RunJob]) -> Iterator[tuple[RunJob, Evidence]]:
-        """Run every job, up to `self.jobs` at once; yield each as it finishes.
+        """Run every job, up to `setup.jobs` at once; yield each as it finishes.
 
         Must be iterated from the main thread: children are forked only here.
         """
@@ -438,7 +426,7 @@ class ForkExecutor(BatchExecutor):
     ) -> Iterator[tuple[RunJob, Evidence]]:
         exhausted = False
         while running or not exhausted:
-            while not exhausted and len(running) < self.jobs:
+            while not exhausted and len(running) < self.setup.jobs:
                 job = next(waiting, None)
                 if job is None:
                     exhausted = True
@@ -465,13 +453,13 @@ class ForkExecutor(BatchExecutor):
         cells = notebook_cells(job.notebook_json)
         sandbox = None
         if self.sandboxed:
-            sandbox = sandbox_for(job.scratch, slot, self.dataset_root)
+            sandbox = sandbox_for(job.scratch, slot, self.setup.dataset_root)
             kill_everything_of(sandbox.uid)  # nothing left from an earlier run
         reader, writer = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(reader)
-            _child_main(job, writer, self.settings, self.render_png, sandbox)
+            _child_main(job, writer, self.setup, sandbox)
         os.close(writer)
         os.set_blocking(reader, False)
         logger.debug("submission %s runs in process %s", job.key, pid)
@@ -484,7 +472,7 @@ class ForkExecutor(BatchExecutor):
         if _reap(child, block=False):
             return
         now = time.monotonic()
-        settings = self.settings
+        settings = self.setup.settings
         if now - child.started > settings.notebook_timeout_seconds:
             limit = settings.notebook_timeout_seconds
             _kill(
@@ -542,7 +530,7 @@ class ForkExecutor(BatchExecutor):
             figures=child.figures,
             namespace=namespace,
             namespace_by_cell=child.namespace_by_cell,
-            dataset_fingerprint=self.dataset_fingerprint,
+            dataset_fingerprint=self.setup.dataset_fingerprint,
             executor="fork",
             seconds=round(seconds, 3),
         )
@@ -573,10 +561,10 @@ def _uses_too_much_memory(child: _Child, limit: int) -> bool:
 def _read(child: _Child) -> None:
     """Take whatever the child has written so far; a garbled stream ends it.
 
-    XXX: the child's code can write to this pipe itself, so a notebook could
-    forge evidence; it would have to compute the true counts and images to
-    gain anything. Evidence signed with a key the student's code cannot reach
-    (a second process that runs the cells) would close this.
+    A known limit: the child's code can write to this pipe itself, so a
+    notebook could forge evidence; it would have to compute the true counts and
+    images to gain anything. Evidence signed with a key the student's code
+    cannot reach (a second process that runs the cells) would close this.
     """
     while len(child.buffer) <= MAX_BUFFERED_BYTES:
         try:

@@ -77,7 +77,9 @@ class KernelExecutor(BatchExecutor):
 
     def __enter__(self) -> KernelExecutor:
         started = time.perf_counter()
-        self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="kernel-run")
+        self._pool = ThreadPoolExecutor(
+            self.setup.jobs, thread_name_prefix="kernel-run"
+        )
         self.startup_seconds = time.perf_counter() - started
         return self
 
@@ -119,7 +121,7 @@ class KernelExecutor(BatchExecutor):
         client = NotebookClient(
             notebook,
             kernel_name=KERNEL_NAME,
-            timeout=self.settings.cell_timeout_seconds,
+            timeout=self.setup.settings.cell_timeout_seconds,
             allow_errors=True,
             record_timing=False,
             resources={"metadata": {"path": str(job.scratch)}},
@@ -141,7 +143,7 @@ class KernelExecutor(BatchExecutor):
         paths = [str(SERVING_DIR), str(PROJECT_ROOT), env.get("PYTHONPATH", "")]
         env.update(
             {
-                SERVE_VARIABLE: str(self.dataset_root),
+                SERVE_VARIABLE: str(self.setup.dataset_root),
                 "PYTHONPATH": os.pathsep.join(path for path in paths if path),
                 "HOME": str(job.scratch),
                 "TMPDIR": str(job.scratch),
@@ -155,9 +157,9 @@ class KernelExecutor(BatchExecutor):
         self, client: NotebookClient, run: _KernelRun, slot: int
     ) -> None:
         """Start the fences, then run each code cell and ask for its evidence."""
-        settings = self.settings
+        settings = self.setup.settings
         start = _START.format(
-            render_png=self.render_png,
+            render_png=self.setup.render_png,
             output_limit=settings.output_limit_bytes,
             timeout=settings.notebook_timeout_seconds,
         )
@@ -231,10 +233,11 @@ class KernelExecutor(BatchExecutor):
                 payload["namespace"]
             )
         if payload.get("output_limit"):
+            limit = self.setup.settings.output_limit_bytes
             run.outcome = "output_limit"
             run.detail = (
-                f"cell {index} wrote more than {self.settings.output_limit_bytes} "
-                "bytes of output; the rest of the notebook was not run"
+                f"cell {index} wrote more than {limit} bytes of output; "
+                "the rest of the notebook was not run"
             )
             return False
         return True
@@ -265,7 +268,7 @@ class KernelExecutor(BatchExecutor):
         """Kill the kernel when it owns more memory than allowed; set to stop."""
         stop = threading.Event()
         pid = _kernel_pid(client)
-        limit = self.settings.memory_limit_bytes
+        limit = self.setup.settings.memory_limit_bytes
         if pid is None:
             return stop
 
@@ -300,7 +303,7 @@ class KernelExecutor(BatchExecutor):
             figures=run.figures,
             namespace=namespace,
             namespace_by_cell=run.namespace_by_cell,
-            dataset_fingerprint=self.dataset_fingerprint,
+            dataset_fingerprint=self.setup.dataset_fingerprint,
             executor="kernel",
             seconds=round(time.monotonic() - run.started, 3),
         )

@@ -8,14 +8,14 @@ per notebook from its warm self (`autograder.run_fork`) and hands back each
 one's evidence as soon as it has it.
 
 The two talk over two pipes, one JSON message per line. Grader to runner: an
-`Order` with the dataset, then one per batch of jobs; the runner ends when the
-grader closes the pipe, or on SIGTERM, which the grader sends to stop it in the
-middle of something and which it also gets if the grader dies. Runner to
-grader: `ready`, then per batch one `finished` per job and `done`; or `failed`
-with a reason; and, at any time, the runner's `log` records, which the grader
-logs as its own. Jobs and evidence travel as files in a
-folder only this user can read: evidence can be large, and neither side should
-wait for the other to empty a pipe.
+`Order` with the batch's setup (the dataset, the limits), then one per batch of
+jobs; the runner ends when the grader closes the pipe, or on SIGTERM, which the
+grader sends to stop it in the middle of something and which it also gets if
+the grader dies. Runner to grader: `ready`, then per batch one `finished` per
+job and `done`; or `failed` with a reason; and, at any time, the runner's `log`
+records, which the grader logs as its own. Jobs and evidence travel as files in
+a folder only this user can read: evidence can be large, and neither side
+should wait for the other to empty a pipe.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Literal
 
-from autograder.config import KitSettings
 from autograder.errors import KitError
 from autograder.model import Evidence, Model
-from autograder.run import BatchExecutor, RunJob
+from autograder.run import BatchExecutor, RunJob, RunSetup
 
 if TYPE_CHECKING:
     from autograder.run_fork import ForkExecutor
@@ -53,13 +52,9 @@ JOBS_FILE = "jobs.jsonl"
 
 
 class Order(Model):
-    """The grader's message: the dataset to serve first, then the jobs to run."""
+    """The grader's message: the setup to warm up with first, then the jobs to run."""
 
-    dataset_root: Path | None = None
-    dataset_fingerprint: str = ""
-    settings: KitSettings | None = None
-    jobs: int = 1
-    render_png: bool = True
+    setup: RunSetup | None = None
     folder: Path | None = None  # holds JOBS_FILE; the runner writes evidence here
 
 
@@ -108,27 +103,12 @@ class WarmRunner:
         self._opened = False
         self._idle = False  # warm and between batches: it may simply be let go
 
-    def open(
-        self,
-        *,
-        dataset_root: Path,
-        dataset_fingerprint: str,
-        settings: KitSettings,
-        jobs: int,
-        render_png: bool = True,
-    ) -> RunnerExecutor:
+    def open(self, setup: RunSetup) -> RunnerExecutor:
         """The executor this runner serves; it stops the runner when it closes."""
         if self._opened:
             raise RuntimeError("a warm runner serves one executor")
         self._opened = True
-        return RunnerExecutor(
-            self,
-            dataset_root=dataset_root,
-            dataset_fingerprint=dataset_fingerprint,
-            settings=settings,
-            jobs=jobs,
-            render_png=render_png,
-        )
+        return RunnerExecutor(self, setup)
 
     def send(self, order: Order) -> None:
         if order.folder is not None:
@@ -199,38 +179,15 @@ class RunnerExecutor(BatchExecutor):
 
     kind = "fork"
 
-    def __init__(
-        self,
-        runner: WarmRunner,
-        *,
-        dataset_root: Path,
-        dataset_fingerprint: str,
-        settings: KitSettings,
-        jobs: int,
-        render_png: bool = True,
-    ) -> None:
-        super().__init__(
-            dataset_root=dataset_root,
-            dataset_fingerprint=dataset_fingerprint,
-            settings=settings,
-            jobs=jobs,
-            render_png=render_png,
-        )
+    def __init__(self, runner: WarmRunner, setup: RunSetup) -> None:
+        super().__init__(setup)
         self.runner = runner
         self.sandboxed = False
 
     def __enter__(self) -> RunnerExecutor:
-        """Send the dataset; wait until the runner is warm."""
+        """Send the setup; wait until the runner is warm."""
         try:
-            self.runner.send(
-                Order(
-                    dataset_root=self.dataset_root,
-                    dataset_fingerprint=self.dataset_fingerprint,
-                    settings=self.settings,
-                    jobs=self.jobs,
-                    render_png=self.render_png,
-                )
-            )
+            self.runner.send(Order(setup=self.setup))
             ready = self.runner.receive()
         except BaseException:
             self.runner.close()
@@ -309,16 +266,10 @@ def _serve(orders: IO[bytes], replies: IO[bytes], started: float) -> int:
     line = orders.readline()
     if not line:  # the grader had nothing to run
         return 0
-    dataset = Order.model_validate_json(line)
-    if dataset.dataset_root is None or dataset.settings is None:
-        raise KitError("the first order must name the dataset and the settings")
-    with ForkExecutor(
-        dataset_root=dataset.dataset_root,
-        dataset_fingerprint=dataset.dataset_fingerprint,
-        settings=dataset.settings,
-        jobs=dataset.jobs,
-        render_png=dataset.render_png,
-    ) as executor:
+    setup = Order.model_validate_json(line).setup
+    if setup is None:
+        raise KitError("the first order must hold the setup of the batch")
+    with ForkExecutor(setup) as executor:
         seconds = round(time.perf_counter() - started, 3)
         _reply(
             replies, Reply(type="ready", seconds=seconds, sandboxed=executor.sandboxed)

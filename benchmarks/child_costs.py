@@ -24,7 +24,7 @@ from pathlib import Path
 
 from autograder.config import load_settings
 from autograder.model import Evidence
-from autograder.run import RunJob, open_executor
+from autograder.run import RunJob, RunSetup, open_executor
 from benchmarks.grading_speed import BENCHMARK_CACHE_HOME, KINDS, benchmark_dataset
 from tests.submissions import fill_release
 
@@ -37,10 +37,11 @@ def child_costs(dataset_path: Path | None, repeat: int) -> dict[str, list[Eviden
         tempfile.TemporaryDirectory(prefix="child-costs-") as scratch,
         open_executor(
             "fork",
-            dataset_root=dataset.root,
-            dataset_fingerprint=dataset.fingerprint,
-            settings=load_settings(),
-            jobs=1,
+            RunSetup(
+                dataset_root=dataset.root,
+                dataset_fingerprint=dataset.fingerprint,
+                settings=load_settings(),
+            ),
         ) as runner,
     ):
         print(f"parent warmed in {runner.startup_seconds:.1f} s")

@@ -31,7 +31,7 @@ from autograder.model import (
     Evidence,
     FigureEvidence,
 )
-from autograder.run import RunJob, open_executor
+from autograder.run import RunJob, RunSetup, open_executor
 from autograder.truth import DatasetTruth
 from tests.submissions import CORPUS, CorpusSubmission, fill_release
 
@@ -57,14 +57,14 @@ def corpus_results(
         )
         for submission in CORPUS
     ]
-    with open_executor(
-        "fork",
+    setup = RunSetup(
         dataset_root=ran_on.root,
         dataset_fingerprint=ran_on.fingerprint,
         settings=settings,
         jobs=2,
         render_png=False,
-    ) as executor:
+    )
+    with open_executor("fork", setup) as executor:
         ran = {job.key: evidence for job, evidence in executor.run_many(jobs)}
     return {
         key: run_checks(evidence, ran_on_truth, seen_truth, points)

@@ -16,12 +16,12 @@ import nbformat
 import pytest
 from nbformat import NotebookNode, v4
 
-from autograder.config import load_settings
+from autograder.config import KitSettings, load_settings
 from autograder.dataset import PreparedDataset, truth
 from autograder.errors import KitError
 from autograder.isolation import CPU_GROUPS
 from autograder.model import Evidence
-from autograder.run import RunJob, open_executor
+from autograder.run import RunJob, RunSetup, open_executor
 from autograder.run_fork import ForkExecutor
 from autograder.run_warm import RunnerExecutor
 
@@ -108,6 +108,15 @@ def job(key: str, notebook_json: str, scratch: Path) -> RunJob:
     return RunJob(key=key, notebook_json=notebook_json, scratch=scratch / key)
 
 
+def setup_on(dataset: PreparedDataset, settings: KitSettings, jobs: int) -> RunSetup:
+    return RunSetup(
+        dataset_root=dataset.root,
+        dataset_fingerprint=dataset.fingerprint,
+        settings=settings,
+        jobs=jobs,
+    )
+
+
 def masked(evidence: Evidence) -> dict[str, Any]:
     """Evidence without what legitimately differs between runs and executors."""
     data = evidence.model_dump(exclude={"seconds", "executor"})
@@ -123,13 +132,7 @@ def masked(evidence: Evidence) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def fork_executor(standin_dataset: PreparedDataset) -> Iterator[RunnerExecutor]:
     """The fork executor as `grade` uses it: in a runner process of its own."""
-    with open_executor(
-        "fork",
-        dataset_root=standin_dataset.root,
-        dataset_fingerprint=standin_dataset.fingerprint,
-        settings=SETTINGS,
-        jobs=2,
-    ) as executor:
+    with open_executor("fork", setup_on(standin_dataset, SETTINGS, 2)) as executor:
         assert isinstance(executor, RunnerExecutor)
         yield executor
 
@@ -288,12 +291,7 @@ def test_does_a_closed_executor_leave_no_cpu_group_behind(
     standin_dataset: PreparedDataset, tmp_path: Path
 ) -> None:
     before = set(CPU_GROUPS.glob("data-detective-*"))
-    with ForkExecutor(
-        dataset_root=standin_dataset.root,
-        dataset_fingerprint=standin_dataset.fingerprint,
-        settings=SETTINGS,
-        jobs=2,
-    ) as executor:
+    with ForkExecutor(setup_on(standin_dataset, SETTINGS, 2)) as executor:
         jobs = [job(key, hostile_notebook(""), tmp_path) for key in ("one", "two")]
         finished = list(executor.run_many(jobs))
     if not executor.sandboxed:
@@ -307,12 +305,7 @@ def test_is_the_fork_executor_refused_outside_the_main_thread(
     standin_dataset: PreparedDataset, tmp_path: Path
 ) -> None:
     raised: list[BaseException] = []
-    executor = ForkExecutor(
-        dataset_root=standin_dataset.root,
-        dataset_fingerprint=standin_dataset.fingerprint,
-        settings=SETTINGS,
-        jobs=1,
-    )
+    executor = ForkExecutor(setup_on(standin_dataset, SETTINGS, 1))
 
     def run() -> None:
         try:
@@ -338,13 +331,8 @@ def kernel_batch(
     jobs = [job("good", good_notebook(), scratch)]
     for key in ("segfault", "flood", "sys_exit"):
         jobs.append(job(key, hostile_notebook(HOSTILE[key]), scratch))
-    with open_executor(
-        "kernel",
-        dataset_root=standin_dataset.root,
-        dataset_fingerprint=standin_dataset.fingerprint,
-        settings=KERNEL_SETTINGS,
-        jobs=2,
-    ) as executor:
+    setup = setup_on(standin_dataset, KERNEL_SETTINGS, 2)
+    with open_executor("kernel", setup) as executor:
         return {done.key: evidence for done, evidence in executor.run_many(jobs)}
 
 

@@ -29,6 +29,7 @@ from autograder.isolation import (
     release_orphaned_cpu_groups,
     sandbox_uid,
 )
+from autograder.run import RunSetup
 from autograder.run_warm import WarmRunner
 from tests.submissions import CorpusSubmission, fill_release
 
@@ -178,10 +179,11 @@ def test_is_a_dataset_the_runner_cannot_serve_reported(tmp_path: Path) -> None:
     with (
         pytest.raises(KitError, match="the notebooks could not be run"),
         WarmRunner().open(
-            dataset_root=tmp_path / "nothing-here",
-            dataset_fingerprint="0" * 24,
-            settings=load_settings(),
-            jobs=1,
+            RunSetup(
+                dataset_root=tmp_path / "nothing-here",
+                dataset_fingerprint="0" * 24,
+                settings=load_settings(),
+            )
         ),
     ):
         pass
