@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,12 @@ from autograder.config import load_settings
 from autograder.model import Evidence
 from autograder.run import RunJob, RunSetup
 from autograder.run_fork import ForkExecutor
-from benchmarks.grading_speed import BENCHMARK_CACHE_HOME, KINDS, benchmark_dataset
+from benchmarks.grading_speed import (
+    BENCHMARK_CACHE_HOME,
+    KINDS,
+    benchmark_dataset,
+    children_cpu_seconds,
+)
 from tests.submissions import fill_release
 
 
@@ -64,16 +68,11 @@ def child_costs(
                     notebook_json=fill_release(kind_of),
                     scratch=Path(scratch) / f"{kind}-{number}",
                 )
-                before = _children_cpu_seconds()
+                before = children_cpu_seconds()
                 [(_, evidence)] = executor.run_many([job])
-                cpu = _children_cpu_seconds() - before
+                cpu = children_cpu_seconds() - before
                 runs[kind].append(ChildRun(evidence, cpu))
     return runs
-
-
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def print_costs(runs: dict[str, list[ChildRun]]) -> None:
